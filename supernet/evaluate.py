@@ -1,0 +1,80 @@
+"""Full-ranking evaluation with LightGCN's metric definitions.
+
+For each user with held-out items: score every item, mask the items in ``exclude`` (the user's
+training items, plus validation items when scoring test), take the top K and compute
+Recall@K = hits / |held-out|, Precision@K = hits / K, HitRate@K = [hits > 0] and NDCG@K with
+binary relevance and IDCG over min(K, |held-out|); each averaged over those users.
+"""
+import numpy as np
+import torch
+
+from data.interactions import pairs_to_csr
+
+
+def _csr_tensors(pairs, n_users, device):
+    indptr, items = pairs_to_csr(pairs, n_users)
+    return torch.from_numpy(indptr).to(device), torch.from_numpy(items).to(device)
+
+
+def _rows_of(indptr, indices, users):
+    """Entries of CSR rows ``users`` as (position in ``users``, column) tensors."""
+    starts = indptr[users]
+    counts = indptr[users + 1] - starts
+    position = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts)
+    first = torch.cumsum(counts, 0) - counts
+    offsets = torch.arange(int(counts.sum()), device=users.device) - first[position]
+    return position, indices[starts[position] + offsets]
+
+
+class RankingEvaluator:
+    """Scores one held-out split. Built once (index tensors live on ``device``), called per epoch."""
+
+    def __init__(self, heldout, exclude, n_users, n_items, ks=(20,), chunk_size=1024,
+                 device="cpu"):
+        """``heldout``: (n, 2) [user, item] pairs to find; ``exclude``: list of such arrays to mask."""
+        self.n_items = n_items
+        self.ks = sorted(set(int(k) for k in ks))
+        self.chunk_size = chunk_size
+        self.device = torch.device(device)
+        heldout = np.asarray(heldout, dtype=np.int64).reshape(-1, 2)
+        exclude = np.concatenate([np.asarray(e, dtype=np.int64).reshape(-1, 2) for e in exclude]
+                                 or [np.zeros((0, 2), np.int64)])
+        self.exclude_indptr, self.exclude_items = _csr_tensors(exclude, n_users, self.device)
+        keys = np.unique(heldout[:, 0] * n_items + heldout[:, 1])
+        self.heldout_keys = torch.from_numpy(keys).to(self.device)
+        counts = np.bincount(keys // n_items, minlength=n_users)
+        self.users = torch.from_numpy(np.flatnonzero(counts)).to(self.device)
+        self.heldout_counts = torch.from_numpy(counts).to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, user_emb, item_emb):
+        """Scores are dot products of ``user_emb`` (n_users, d) and ``item_emb`` (n_items, d)."""
+        k_max = min(self.ks[-1], self.n_items)
+        discount = 1.0 / torch.log2(torch.arange(2, k_max + 2, device=self.device,
+                                                 dtype=torch.float64))
+        ideal = torch.cumsum(discount, 0)
+        sums = {f"{m}@{k}": 0.0 for k in self.ks for m in ("recall", "ndcg", "precision", "hit")}
+        item_t = item_emb.t()
+        for start in range(0, len(self.users), self.chunk_size):
+            users = self.users[start:start + self.chunk_size]
+            scores = user_emb[users] @ item_t
+            position, items = _rows_of(self.exclude_indptr, self.exclude_items, users)
+            scores[position, items] = -torch.inf
+            top = scores.topk(k_max, dim=1).indices
+            keys = users[:, None] * self.n_items + top
+            found = torch.searchsorted(self.heldout_keys, keys).clamp_max(len(self.heldout_keys) - 1)
+            hits = (self.heldout_keys[found] == keys).double()
+            n_heldout = self.heldout_counts[users].double()
+            for k in self.ks:
+                k_eff = min(k, k_max)
+                n_hits = hits[:, :k_eff].sum(1)
+                dcg = (hits[:, :k_eff] * discount[:k_eff]).sum(1)
+                idcg = ideal[n_heldout.clamp_max(k_eff).long() - 1]
+                sums[f"recall@{k}"] += (n_hits / n_heldout).sum().item()
+                sums[f"precision@{k}"] += (n_hits / k).sum().item()
+                sums[f"hit@{k}"] += (n_hits > 0).double().sum().item()
+                sums[f"ndcg@{k}"] += (dcg / idcg).sum().item()
+        n = max(len(self.users), 1)
+        metrics = {name: total / n for name, total in sums.items()}
+        metrics["users"] = len(self.users)
+        return metrics

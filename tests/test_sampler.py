@@ -1,0 +1,27 @@
+import numpy as np
+
+from data.sampler import BPRSampler
+
+
+def test_negatives_are_never_positives_and_epoch_covers_every_pair():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 30, 12
+    pairs = np.argwhere(rng.random((n_users, n_items)) < 0.7)   # dense: many rejections
+    pairs = pairs[pairs[:, 0] != 0]
+    pairs = np.concatenate([pairs, [[0, i] for i in range(n_items)]])  # user 0 has every item
+    sampler = BPRSampler(pairs, n_users, n_items, seed=1)
+    positives = {tuple(p) for p in pairs}
+    for _ in range(3):
+        users, pos, neg = sampler.epoch_triples()
+        assert len(users) == len(pairs) - n_items    # user 0 has no negative: left out
+        assert all((u, n) not in positives for u, n in zip(users, neg))
+        assert sorted(zip(users, pos)) == sorted(p for p in positives if p[0] != 0)
+
+
+def test_seeded_and_batched():
+    pairs = np.array([[0, 1], [0, 2], [1, 0], [2, 3], [2, 1]])
+    a, b = BPRSampler(pairs, 3, 5, seed=7), BPRSampler(pairs, 3, 5, seed=7)
+    for x, y in zip(a.epoch_triples(), b.epoch_triples()):
+        np.testing.assert_array_equal(x, y)
+    batches = list(a.batches(2))
+    assert [len(u) for u, _, _ in batches] == [2, 2, 1]
