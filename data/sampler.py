@@ -9,26 +9,39 @@ class BPRSampler:
 
     Users who interacted with every item have no negative and are left out. The random state is
     ``self.rng`` (a numpy Generator); checkpoints save ``rng.bit_generator.state``.
+
+    Membership of (user, item) in the positives is a bit lookup in a users x items bitmap when
+    that fits in ``bitmap_max_bytes`` (Gowalla: 153 MB), else a binary search in sorted keys.
     """
 
-    def __init__(self, pairs, n_users, n_items, seed=0):
+    def __init__(self, pairs, n_users, n_items, seed=0, bitmap_max_bytes=1 << 30):
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         self.n_items = n_items
-        self.positive_keys = np.unique(pairs[:, 0] * n_items + pairs[:, 1])  # sorted
+        keys = np.unique(pairs[:, 0] * n_items + pairs[:, 1])
+        if (n_users * n_items + 7) // 8 <= bitmap_max_bytes:
+            self.bitmap = np.zeros((n_users * n_items + 7) // 8, dtype=np.uint8)
+            np.bitwise_or.at(self.bitmap, keys >> 3, (1 << (keys & 7)).astype(np.uint8))
+            self.sorted_keys = None
+        else:
+            self.bitmap = None
+            self.sorted_keys = torch.from_numpy(keys)
         degree = np.bincount(pairs[:, 0], minlength=n_users)
-        self.pairs = pairs[degree[pairs[:, 0]] < n_items]
+        keep = degree[pairs[:, 0]] < n_items
+        self.users, self.items = pairs[keep, 0].copy(), pairs[keep, 1].copy()
         self.rng = np.random.default_rng(seed)
 
     def __len__(self):
-        return len(self.pairs)
+        return len(self.users)
 
     def is_positive(self, users, items):
         keys = users * self.n_items + items
-        if not self.positive_keys.size:
+        if self.bitmap is not None:
+            return ((self.bitmap[keys >> 3] >> (keys & 7).astype(np.uint8)) & 1).astype(bool)
+        if not len(self.sorted_keys):
             return np.zeros(keys.shape, dtype=bool)
-        found = np.searchsorted(self.positive_keys, keys)
-        found = np.minimum(found, len(self.positive_keys) - 1)
-        return self.positive_keys[found] == keys
+        keys = torch.from_numpy(keys)
+        found = torch.searchsorted(self.sorted_keys, keys).clamp_max(len(self.sorted_keys) - 1)
+        return (self.sorted_keys[found] == keys).numpy()
 
     def sample_negatives(self, users):
         """A uniform non-positive item for each user (rejection sampling, vectorized)."""
@@ -41,8 +54,8 @@ class BPRSampler:
 
     def epoch_triples(self):
         """(users, positives, negatives): three int64 arrays of len(self) in shuffled order."""
-        shuffled = self.pairs[self.rng.permutation(len(self.pairs))]
-        users, positives = shuffled[:, 0], shuffled[:, 1]
+        order = self.rng.permutation(len(self))
+        users, positives = self.users[order], self.items[order]
         return users, positives, self.sample_negatives(users)
 
     def batches(self, batch_size, device=None):

@@ -1,15 +1,17 @@
 import numpy as np
+import pytest
 
 from data.sampler import BPRSampler
 
 
-def test_negatives_are_never_positives_and_epoch_covers_every_pair():
+@pytest.mark.parametrize("bitmap_max_bytes", [1 << 30, 0])   # bitmap, sorted keys
+def test_negatives_are_never_positives_and_epoch_covers_every_pair(bitmap_max_bytes):
     rng = np.random.default_rng(0)
     n_users, n_items = 30, 12
     pairs = np.argwhere(rng.random((n_users, n_items)) < 0.7)   # dense: many rejections
     pairs = pairs[pairs[:, 0] != 0]
     pairs = np.concatenate([pairs, [[0, i] for i in range(n_items)]])  # user 0 has every item
-    sampler = BPRSampler(pairs, n_users, n_items, seed=1)
+    sampler = BPRSampler(pairs, n_users, n_items, seed=1, bitmap_max_bytes=bitmap_max_bytes)
     positives = {tuple(p) for p in pairs}
     for _ in range(3):
         users, pos, neg = sampler.epoch_triples()

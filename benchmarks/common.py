@@ -1,0 +1,48 @@
+"""Shared by the benchmark scripts: timing and saving a markdown table with its command."""
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timed(fn, repeat=3, sync=None):
+    """Median wall seconds of ``repeat`` calls of ``fn`` (after one warm-up call), and its result."""
+    result = fn()
+    times = []
+    for _ in range(repeat):
+        if sync:
+            sync()
+        start = time.perf_counter()
+        result = fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2], result
+
+
+def machine():
+    device = (torch.cuda.get_device_name() if torch.cuda.is_available()
+              else f"CPU, {torch.get_num_threads()} threads")
+    return f"{platform.processor() or platform.machine()}, {device}, torch {torch.__version__}"
+
+
+def save_table(name, title, header, rows, notes=()):
+    """Print the table and write it to benchmarks/results/<name>.md with the producing command."""
+    lines = [f"# {title}", "",
+             f"Command: `python {' '.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])}`",
+             f"Machine: {machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += [""] + list(notes)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(text)
