@@ -2,6 +2,7 @@
 
 Node ids: users are 0..n_users-1, items are n_users..n_users+n_items-1 (N nodes in all).
 """
+import warnings
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -18,6 +19,7 @@ class BipartiteGraph:
     mean_adj: SparseTensor       # D^-1 A: row i averages i's neighbours (SAGE, mean aggregator)
     attention_adj: SparseTensor  # pattern of A + I (values 1); row = target i, col = source j (GAT)
     degree: torch.Tensor         # (N,) node degree in A
+    csr: dict                    # adjacency name -> (torch CSR matrix, its transpose), for kernels
 
     @property
     def n_nodes(self):
@@ -46,14 +48,19 @@ class BipartiteGraph:
             adj = SparseTensor(row=r, col=c, value=value, sparse_sizes=(n, n))
             return adj.fill_cache_()   # transposes for backward are built once, here
 
-        return cls(
-            n_users, n_items,
-            sym_adj=sparse(row, col, d_sym[row] * d_sym[col]),
-            gcn_adj=sparse(row_loop, col_loop, d_gcn[row_loop] * d_gcn[col_loop]),
-            mean_adj=sparse(row, col, d_mean[row]),
-            attention_adj=sparse(row_loop, col_loop, torch.ones(row_loop.numel(), dtype=dtype)),
-            degree=degree,
-        )
+        adjacencies = {
+            "sym_adj": sparse(row, col, d_sym[row] * d_sym[col]),
+            "gcn_adj": sparse(row_loop, col_loop, d_gcn[row_loop] * d_gcn[col_loop]),
+            "mean_adj": sparse(row, col, d_mean[row]),
+        }
+        csr = {}
+        for name, adj in adjacencies.items():
+            matrix = _to_csr(adj)
+            csr[name] = (matrix, _to_csr(adj.t()) if name == "mean_adj" else matrix)
+        return cls(n_users, n_items, **adjacencies,
+                   attention_adj=sparse(row_loop, col_loop,
+                                        torch.ones(row_loop.numel(), dtype=dtype)),
+                   degree=degree, csr=csr)
 
     @property
     def attention_index(self):
@@ -63,13 +70,29 @@ class BipartiteGraph:
 
     def to(self, device=None, dtype=None):
         """A copy on ``device`` with floating values in ``dtype`` (either may be None)."""
-        moved = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        def move(value):
             if isinstance(value, (SparseTensor, torch.Tensor)):
                 if dtype is not None:
                     value = value.to(dtype=dtype)
                 if device is not None:
                     value = value.to(device=device)
-            moved[f.name] = value
-        return BipartiteGraph(**moved)
+            return value
+
+        moved = {f.name: move(getattr(self, f.name)) for f in fields(self) if f.name != "csr"}
+        csr = {}
+        for name, (matrix, transpose) in self.csr.items():
+            moved_matrix = move(matrix)
+            csr[name] = (moved_matrix, moved_matrix if transpose is matrix else move(transpose))
+        return BipartiteGraph(**moved, csr=csr)
+
+
+def csr_tensor(rowptr, col, value, size):
+    """A square torch CSR tensor (without torch's "CSR support is in beta" warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(rowptr, col, value, (size, size))
+
+
+def _to_csr(adj: SparseTensor):
+    rowptr, col, value = adj.csr()
+    return csr_tensor(rowptr, col, value, adj.sparse_size(0))

@@ -1,0 +1,32 @@
+import torch
+import torch.nn as nn
+
+
+class Skip(nn.Module):
+    """x' = x. Shapes: x (N, d) -> (N, d)."""
+    name = "skip"
+    adjacency = None
+
+    def __init__(self, dim):
+        super().__init__()
+
+    def reset_parameters(self):
+        pass
+
+    def forward(self, x, graph=None, propagated=None):
+        return x
+
+
+class Zero(nn.Module):
+    """x' = 0, as a broadcast view: nothing is computed or allocated. Shapes: (N, d) -> (N, d)."""
+    name = "zero"
+    adjacency = None
+
+    def __init__(self, dim):
+        super().__init__()
+
+    def reset_parameters(self):
+        pass
+
+    def forward(self, x, graph=None, propagated=None):
+        return torch.zeros((), dtype=x.dtype, device=x.device).expand_as(x)

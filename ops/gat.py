@@ -1,0 +1,63 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch_scatter import gather_csr, segment_csr
+
+from .propagation import aggregate_heads
+
+
+class GATConv(nn.Module):
+    """Multi-head graph attention (Veličković et al. 2018) over each node's neighbours and itself.
+
+    Per head h: e_ij = LeakyReLU_0.2(a_src·W_h x_j + a_dst·W_h x_i), alpha_ij = softmax_j(e_ij),
+    x'_i = Σ_j alpha_ij W_h x_j; heads are concatenated (width d = heads x d/heads), plus a bias.
+    The cell applies the activation. Shapes: x (N, d) -> (N, d).
+    """
+    name = "gat"
+    adjacency = None   # attention values depend on x: nothing to share
+
+    def __init__(self, dim, heads=4, dropout=0.0, negative_slope=0.2, bias=True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"gat: width {dim} is not divisible by {heads} heads")
+        self.heads, self.head_dim = heads, dim // heads
+        self.dropout, self.negative_slope = dropout, negative_slope
+        self.linear = nn.Linear(dim, dim, bias=False)
+        self.att_src = nn.Parameter(torch.empty(heads, self.head_dim))
+        self.att_dst = nn.Parameter(torch.empty(heads, self.head_dim))
+        self.bias = nn.Parameter(torch.empty(dim)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.xavier_uniform_(self.att_src)
+        nn.init.xavier_uniform_(self.att_dst)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _scores(self, x, graph):
+        """Unnormalized exp(e_ij - max_j e_ij) per entry of A + I (E+N, heads), and W x (N, heads, c)."""
+        xw = self.linear(x).view(-1, self.heads, self.head_dim)
+        storage = graph.attention_adj.storage
+        rowptr, source = storage.rowptr(), storage.col()
+        score_src = (xw * self.att_src).sum(-1)
+        score_dst = gather_csr((xw * self.att_dst).sum(-1), rowptr)   # per entry, by its target
+        scores = F.leaky_relu(score_src[source] + score_dst, self.negative_slope)
+        scores = scores - gather_csr(segment_csr(scores.detach(), rowptr, reduce="max"), rowptr)
+        return scores.exp(), xw
+
+    def attention(self, x, graph):
+        """alpha (E+N, heads), in the order of graph.attention_adj's entries; rows sum to 1."""
+        weights, _ = self._scores(x, graph)
+        rowptr = graph.attention_adj.storage.rowptr()
+        return weights / gather_csr(segment_csr(weights, rowptr, reduce="sum"), rowptr)
+
+    def forward(self, x, graph, propagated=None):
+        weights, xw = self._scores(x, graph)
+        # Normalizing after aggregation moves the softmax division from entries to nodes;
+        # dropout on the unnormalized weights then equals dropout on alpha.
+        total = segment_csr(weights, graph.attention_adj.storage.rowptr(), reduce="sum")
+        weights = F.dropout(weights, self.dropout, self.training)
+        out = aggregate_heads(graph, weights, xw) / total.unsqueeze(-1)
+        out = out.reshape(x.shape[0], -1)
+        return out if self.bias is None else out + self.bias
