@@ -14,10 +14,14 @@ class BPRSampler:
     that fits in ``bitmap_max_bytes`` (Gowalla: 153 MB), else a binary search in sorted keys.
     """
 
-    def __init__(self, pairs, n_users, n_items, seed=0, bitmap_max_bytes=1 << 30):
+    def __init__(self, pairs, n_users, n_items, seed=0, exclude=None, bitmap_max_bytes=1 << 30):
+        """``exclude``: more (user, item) pairs never drawn as negatives (e.g. training pairs when
+        ``pairs`` are validation pairs). ``seed``: an int or a sequence of ints."""
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         self.n_items = n_items
-        keys = np.unique(pairs[:, 0] * n_items + pairs[:, 1])
+        blocked = pairs if exclude is None else np.concatenate(
+            [pairs, np.asarray(exclude, dtype=np.int64).reshape(-1, 2)])
+        keys = np.unique(blocked[:, 0] * n_items + blocked[:, 1])
         if (n_users * n_items + 7) // 8 <= bitmap_max_bytes:
             self.bitmap = np.zeros((n_users * n_items + 7) // 8, dtype=np.uint8)
             np.bitwise_or.at(self.bitmap, keys >> 3, (1 << (keys & 7)).astype(np.uint8))
@@ -25,7 +29,7 @@ class BPRSampler:
         else:
             self.bitmap = None
             self.sorted_keys = torch.from_numpy(keys)
-        degree = np.bincount(pairs[:, 0], minlength=n_users)
+        degree = np.bincount(keys // n_items, minlength=n_users)
         keep = degree[pairs[:, 0]] < n_items
         self.users, self.items = pairs[keep, 0].copy(), pairs[keep, 1].copy()
         self.rng = np.random.default_rng(seed)

@@ -11,10 +11,27 @@ class RunConfig:
     out: Optional[str] = None          # run directory; None: runs/<timestamp>
     device: str = "auto"               # auto | cpu | cuda
     seed: int = 0
-    epochs: int = 0
+    epochs: int = 30
     dim: int = 64
     topk: List[int] = field(default_factory=lambda: [20])
     eval_chunk_size: int = 1024
+    eval_every: int = 1
+    # weights
+    batch_size: int = 2048
+    lr: float = 1e-3                   # Adam, as LightGCN
+    l2: float = 1e-4                   # on the batch's layer-0 embeddings, as LightGCN
+    # search
+    n_nodes: int = 3
+    strategy: str = "darts"            # darts | gdas
+    order: int = 1
+    warmup_epochs: int = 5
+    arch_lr: float = 3e-4              # DARTS's architecture optimizer: Adam(3e-4, (0.5, 0.999), 1e-3)
+    arch_weight_decay: float = 1e-3
+    unrolled_lr: Optional[float] = None  # xi of the second-order virtual step; None: lr
+    tau_max: float = 10.0              # GDAS temperature, annealed linearly to tau_min
+    tau_min: float = 0.1
+    gat_heads: int = 4
+    gat_dropout: float = 0.0
 
     def to_dict(self):
         return asdict(self)

@@ -1,4 +1,4 @@
-"""Run a job end to end: data -> graph -> model -> evaluation -> run directory."""
+"""Run a job end to end: data -> graph -> search -> run directory."""
 import time
 from datetime import datetime
 from pathlib import Path
@@ -8,8 +8,8 @@ import torch
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
 from .config import RunConfig
-from .evaluate import RankingEvaluator
 from .files import write_json
+from .search import search
 
 
 def resolve_device(name):
@@ -25,35 +25,20 @@ def run_dir(config: RunConfig):
 
 
 def run(config: RunConfig, log=print):
-    """Load, build, (train), evaluate; returns the results dict also written to results.json."""
+    """Search; returns the results dict also written to RUN_DIR/results.json."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     out = run_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config.to_dict())
+    log(f"run directory: {out}  (watch it: tensorboard --logdir {out})")
 
     data = load_interactions(config.data)
     log(data.summary())
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
-    if config.epochs > 0:
-        raise ValueError("training (--epochs > 0) needs the supernet search, not built yet; "
-                         "use --epochs 0 to evaluate the untrained model")
-
-    generator = torch.Generator().manual_seed(config.seed)
-    embedding = (torch.randn(graph.n_nodes, config.dim, generator=generator) * 0.1).to(device)
-    user_emb, item_emb = embedding[:data.n_users], embedding[data.n_users:]
-
-    def evaluator(heldout, exclude):
-        return RankingEvaluator(heldout, exclude, data.n_users, data.n_items, config.topk,
-                                config.eval_chunk_size, device)
-
-    results = {
-        "dataset": {"name": data.name, **data.counts()},
-        "val": evaluator(data.val, [data.train])(user_emb, item_emb),
-        "test": evaluator(data.test, [data.train, data.val])(user_emb, item_emb),
-        "device": str(device),
-        "wall_seconds": time.perf_counter() - started,
-    }
+    results = search(config, data, graph, out, device, log)
+    results = {"dataset": {"name": data.name, **data.counts()}, **results,
+               "device": str(device), "wall_seconds": time.perf_counter() - started}
     write_json(out / "results.json", results)
     k = config.topk[0]
     for split in ("val", "test"):

@@ -27,3 +27,12 @@ def test_seeded_and_batched():
         np.testing.assert_array_equal(x, y)
     batches = list(a.batches(2))
     assert [len(u) for u, _, _ in batches] == [2, 2, 1]
+
+
+def test_excluded_pairs_are_never_negatives():
+    val = np.array([[0, 0], [1, 1]])
+    train = np.array([[0, 1], [0, 2], [1, 0], [1, 2]])
+    sampler = BPRSampler(val, 2, 4, seed=0, exclude=train)
+    for _ in range(20):
+        users, pos, neg = sampler.epoch_triples()
+        assert list(neg) == [3, 3] or all(n == 3 for n in neg)

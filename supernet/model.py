@@ -1,0 +1,121 @@
+"""The one-shot supernet: embeddings -> cell of mixed ops -> layer aggregation -> user/item vectors.
+
+Every cell edge i -> j mixes all candidate ops with its own architecture weights. The op
+*parameters* are shared by the edges leaving the same node: each candidate op runs once per
+source node (K runs) instead of once per edge (K(K+1)/2 runs), and its adjacency products are
+computed once per node as well. Each edge still weighs the ops independently, and a derived
+architecture is retrained from scratch with its own weights for every kept edge.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ops import make_activation, make_op, propagate
+from .aggregation import LayerAggregation
+from .search_space import SearchSpace
+
+
+@dataclass
+class ArchWeights:
+    """Mixing weights: ops (edges, ops), activations (nodes, activations), aggregation (choices,).
+    An exactly-zero weight skips its op (one-hot and sampled architectures run only what they use)."""
+    ops: torch.Tensor
+    activations: torch.Tensor
+    aggregation: torch.Tensor
+
+
+class Supernet(nn.Module):
+    def __init__(self, n_users, n_items, dim=64, space=SearchSpace(), gat_heads=4, gat_dropout=0.0):
+        super().__init__()
+        self.n_users, self.n_items, self.dim, self.space = n_users, n_items, dim, space
+        self.embedding = nn.Parameter(torch.empty(n_users + n_items, dim))
+        options = {"gat": {"heads": gat_heads, "dropout": gat_dropout}}
+        self.node_ops = nn.ModuleList(
+            nn.ModuleDict({name: make_op(name, dim, **options.get(name, {}))
+                           for name in space.ops if name != "zero"})
+            for _ in range(space.n_nodes))
+        self.activation_fns = nn.ModuleList(make_activation(a) for a in space.activations)
+        self.aggregations = nn.ModuleList(LayerAggregation(kind, space.n_nodes + 1, dim)
+                                          for kind in space.aggregations)
+        self.alpha_ops = nn.Parameter(torch.empty(len(space.edges), len(space.ops)))
+        self.alpha_activations = nn.Parameter(torch.empty(space.n_nodes, len(space.activations)))
+        self.alpha_aggregation = nn.Parameter(torch.empty(len(space.aggregations)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.normal_(self.embedding, std=0.1)   # LightGCN's initialization
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        for alpha in self.arch_parameters():
+            nn.init.normal_(alpha, std=1e-3)         # DARTS: near-uniform mixtures
+
+    def arch_parameters(self):
+        return [self.alpha_ops, self.alpha_activations, self.alpha_aggregation]
+
+    def weight_parameters(self):
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def arch_weights(self, strategy="darts", tau=1.0):
+        """darts: softmax of alpha; gdas: hard Gumbel-softmax sample (straight-through);
+        argmax: the one-hot of the current best choice (no gradient)."""
+        def weights(alpha):
+            if strategy == "darts":
+                return F.softmax(alpha, dim=-1)
+            if strategy == "gdas":
+                return F.gumbel_softmax(alpha, tau=tau, hard=True, dim=-1)
+            if strategy == "argmax":
+                return F.one_hot(alpha.detach().argmax(-1), alpha.shape[-1]).to(alpha.dtype)
+            raise ValueError(f"unknown strategy {strategy!r}")
+        return ArchWeights(*(weights(a) for a in self.arch_parameters()))
+
+    def _op_outputs(self, node, h, graph, names):
+        """Outputs of the ops ``names`` of ``node`` on its state h; adjacency products shared."""
+        propagated, outputs = {}, {}
+        for name in names:
+            op = self.node_ops[node][name]
+            if op.adjacency is not None and op.adjacency not in propagated:
+                propagated[op.adjacency] = propagate(graph, op.adjacency, h)
+            outputs[name] = op(h, graph, propagated.get(op.adjacency))
+        return outputs
+
+    @staticmethod
+    def _mix(weights, active, terms):
+        """Σ weights[k] * terms[k]() over the active k (terms are called lazily)."""
+        total = None
+        for k, term in enumerate(terms):
+            if active[k]:
+                value = weights[k] * term()
+                total = value if total is None else total + value
+        return total
+
+    def forward(self, graph, weights: ArchWeights):
+        """Final representations (N, d), users first."""
+        space, ops = self.space, self.space.ops
+        active_ops = (weights.ops.detach() != 0).tolist()
+        states, outputs = [self.embedding], []
+        for j in range(1, space.n_nodes + 1):
+            source = j - 1   # its out-edges start at node j: compute its op outputs now
+            needed = [name for o, name in enumerate(ops) if name != "zero" and any(
+                active_ops[e][o] for e, (i, _) in enumerate(space.edges) if i == source)]
+            outputs.append(self._op_outputs(source, states[source], graph, needed))
+            total = None
+            for e, (i, target) in enumerate(space.edges):
+                if target != j:
+                    continue
+                active = [a and name != "zero" for a, name in zip(active_ops[e], ops)]
+                mixed = self._mix(weights.ops[e], active,
+                                  [lambda i=i, name=name: outputs[i][name] for name in ops])
+                if mixed is not None:
+                    total = mixed if total is None else total + mixed
+            if total is None:   # every incoming edge is `zero`
+                total = torch.zeros_like(self.embedding)
+            w = weights.activations[j - 1]
+            states.append(self._mix(w, (w.detach() != 0).tolist(),
+                                    [lambda f=f: f(total) for f in self.activation_fns]))
+        w = weights.aggregation
+        return self._mix(w, (w.detach() != 0).tolist(),
+                         [lambda agg=agg: agg(states) for agg in self.aggregations])
