@@ -85,7 +85,8 @@ def config_from_args(args):
 
 def main(argv=None):
     try:
-        run(config_from_args(parse_args(argv)))
+        args = parse_args(argv)
+        run(config_from_args(args), resume=bool(args.resume))
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from .search_space import SearchSpace
 
 @dataclass
 class NodeChoice:
-    inputs: List[tuple]      # [(source node, op name), ...]
+    inputs: List[list]       # [[source node, op name], ...]
     activation: str
 
 
@@ -49,7 +49,7 @@ def derive(alpha_ops, alpha_activations, alpha_aggregation, space: SearchSpace, 
         incoming = [e for e, (_, target) in enumerate(space.edges) if target == j]
         strength = {e: probs[e, non_zero].max().item() for e in incoming}
         kept = sorted(sorted(incoming, key=lambda e: -strength[e])[:inputs_per_node])
-        inputs = [(space.edges[e][0], space.ops[non_zero[int(probs[e, non_zero].argmax())]])
+        inputs = [[space.edges[e][0], space.ops[non_zero[int(probs[e, non_zero].argmax())]]]
                   for e in kept]
         activation = space.activations[int(alpha_activations[j - 1].detach().argmax())]
         nodes.append(NodeChoice(inputs, activation))

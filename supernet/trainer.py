@@ -7,6 +7,7 @@ import torch
 
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
+from . import checkpoint
 from .config import RunConfig
 from .files import write_json
 from .search import search
@@ -24,11 +25,15 @@ def run_dir(config: RunConfig):
     return Path(config.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
-def run(config: RunConfig, log=print):
-    """Search; returns the results dict also written to RUN_DIR/results.json."""
+def run(config: RunConfig, resume=False, log=print):
+    """Search (continuing the checkpoint in the run directory when ``resume``); returns the
+    results dict also written to RUN_DIR/results.json."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     out = run_dir(config)
+    if not resume and (out / checkpoint.CHECKPOINT).exists():
+        raise ValueError(f"{out} already holds a run; continue it with --resume {out} or "
+                         "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config.to_dict())
     log(f"run directory: {out}  (watch it: tensorboard --logdir {out})")

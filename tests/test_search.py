@@ -1,0 +1,152 @@
+"""Search runs: resume equals a straight run (also after SIGKILL), NaN stops cleanly,
+TensorBoard holds the alpha scalars and heat map, and a planted problem is solved."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import supernet.search as search_module
+from data.interactions import DataConfig
+from supernet.config import RunConfig
+from supernet.search import TrainingDiverged
+from supernet.trainer import run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small_dataset(path, n_users=40, n_items=30, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = [f"u{u} i{i}" for u in range(n_users)
+             for i in rng.choice(n_items, size=rng.integers(6, 14), replace=False)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def small_config(tmp_path, out="run", **overrides):
+    settings = dict(data=DataConfig(dataset=str(small_dataset(tmp_path / "inter.txt"))),
+                    out=str(tmp_path / out), device="cpu", epochs=4, dim=8, batch_size=32,
+                    warmup_epochs=1, n_nodes=2, gat_heads=2)
+    settings.update(overrides)
+    return RunConfig(**settings)
+
+
+def checkpoint_of(run_dir):
+    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+
+
+def assert_same_state(a, b):
+    assert a["epoch"] == b["epoch"]
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def quiet(*args):
+    pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("strategy", ["darts", "gdas"])
+def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy):
+    run(small_config(tmp_path, "straight", strategy=strategy), log=quiet)
+    real_save = search_module.checkpoint.save
+
+    def save_then_stop(run_dir, **state):     # the process dies right after epoch 2's checkpoint
+        real_save(run_dir, **state)
+        if state["epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(search_module.checkpoint, "save", save_then_stop)
+    with pytest.raises(Interrupted):
+        run(small_config(tmp_path, "split", strategy=strategy), log=quiet)
+    monkeypatch.setattr(search_module.checkpoint, "save", real_save)
+    resumed = run(small_config(tmp_path, "split", strategy=strategy), resume=True, log=quiet)
+    assert_same_state(checkpoint_of(tmp_path / "straight"), checkpoint_of(tmp_path / "split"))
+    straight = json.loads((tmp_path / "straight" / "results.json").read_text())
+    assert straight["genotype"] == resumed["genotype"]
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+
+
+def test_two_epochs_then_resume_for_two_more_equals_four(tmp_path):
+    run(small_config(tmp_path, "straight"), log=quiet)
+    run(small_config(tmp_path, "split", epochs=2), log=quiet)
+    run(small_config(tmp_path, "split", epochs=4), resume=True, log=quiet)
+    assert_same_state(checkpoint_of(tmp_path / "straight"), checkpoint_of(tmp_path / "split"))
+
+
+def test_new_run_refuses_a_directory_with_a_checkpoint(tmp_path):
+    run(small_config(tmp_path, epochs=1), log=quiet)
+    with pytest.raises(ValueError, match="already holds a run"):
+        run(small_config(tmp_path, epochs=1), log=quiet)
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    config = small_config(tmp_path, epochs=3)
+    calls = {"n": 0}
+    real = search_module.bpr_loss
+
+    def poisoned(*args, **kwargs):
+        loss, bpr = real(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan"), bpr) if calls["n"] > poison_after else (loss, bpr)
+
+    poison_after = 10 ** 9
+    monkeypatch.setattr(search_module, "bpr_loss", poisoned)
+    run(small_config(tmp_path, "probe", epochs=1), log=quiet)
+    poison_after = calls["n"] + 2          # first epoch fine, NaN early in the second
+    calls["n"] = 0
+    with pytest.raises(TrainingDiverged, match=r"nan in epoch 2.*checkpoint of epoch 1"):
+        run(config, log=quiet)
+    assert checkpoint_of(config.out)["epoch"] == 1
+    assert not list(Path(config.out).glob(".*.tmp"))
+
+
+def test_tensorboard_holds_alpha_scalars_and_heat_map(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    config = small_config(tmp_path, epochs=2)
+    run(config, log=quiet)
+    events = EventAccumulator(str(Path(config.out) / "tensorboard"),
+                              size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert "alpha/0->1/lightgcn" in tags["scalars"] and "entropy/1->2" in tags["scalars"]
+    assert "activation/node1/relu" in tags["scalars"] and "aggregation/mean" in tags["scalars"]
+    assert "loss/train" in tags["scalars"] and "val/recall@20" in tags["scalars"]
+    values = [s.value for s in events.Scalars("alpha/0->1/gcn")]
+    assert len(values) == 2 and all(0 < v < 1 for v in values)
+    assert "alpha/heat_map" in tags["images"]
+    assert len(events.Images("alpha/heat_map")) == 2
+    assert any(t.startswith("architecture") for t in tags["tensors"])
+
+
+def cli(*args):
+    return [sys.executable, str(ROOT / "train.py"), *args]
+
+
+def test_resume_after_sigkill_equals_straight_run(tmp_path):
+    data = small_dataset(tmp_path / "inter.txt", n_users=80, n_items=50)
+    flags = ["--dataset", str(data), "--epochs", "5", "--dim", "8", "--batch-size", "16",
+             "--warmup-epochs", "1", "--nodes", "2", "--gat-heads", "2", "--device", "cpu"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(cli(*flags, "--out", str(straight)), check=True, capture_output=True)
+    proc = subprocess.Popen(cli(*flags, "--out", str(killed)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)                              # into a later epoch, or a checkpoint write
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint_of(killed)["epoch"] < 5, "the run finished before it was killed"
+    subprocess.run(cli("--resume", str(killed)), check=True, capture_output=True)
+    assert_same_state(checkpoint_of(straight), checkpoint_of(killed))

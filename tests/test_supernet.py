@@ -1,0 +1,155 @@
+"""The supernet: one-hot weights equal a standalone chain; second-order hypergradient equals
+brute-force finite differences of the validation loss after an exact virtual step."""
+import numpy as np
+import pytest
+import torch
+
+from data.graph import BipartiteGraph
+from supernet.architect import Architect
+from supernet.genotype import derive_from_model
+from supernet.loss import bpr_loss
+from supernet.model import ArchWeights, Supernet
+from supernet.search_space import SearchSpace
+
+N_USERS, N_ITEMS = 7, 6
+
+
+def tiny_graph(seed=0):
+    rng = np.random.default_rng(seed)
+    r = rng.random((N_USERS, N_ITEMS)) < 0.45
+    r[-1, :] = False
+    pairs = np.argwhere(r)
+    return pairs, BipartiteGraph.from_pairs(pairs, N_USERS, N_ITEMS, dtype=torch.float64)
+
+
+def one_hot_chain(space, op, activation="relu", aggregation="mean"):
+    """Edges (j-1 -> j) use ``op``, every other edge ``zero``."""
+    ops = torch.zeros(len(space.edges), len(space.ops), dtype=torch.float64)
+    for e, (i, j) in enumerate(space.edges):
+        ops[e, space.ops.index(op if i == j - 1 else "zero")] = 1
+    acts = torch.zeros(space.n_nodes, len(space.activations), dtype=torch.float64)
+    acts[:, space.activations.index(activation)] = 1
+    agg = torch.zeros(len(space.aggregations), dtype=torch.float64)
+    agg[space.aggregations.index(aggregation)] = 1
+    return ArchWeights(ops, acts, agg)
+
+
+@pytest.mark.parametrize("op", ["lightgcn", "gcn", "sage", "gat", "skip"])
+@pytest.mark.parametrize("aggregation", ["mean", "last", "concat", "weighted"])
+def test_one_hot_supernet_equals_standalone_chain(op, aggregation):
+    torch.manual_seed(0)
+    _, graph = tiny_graph()
+    model = Supernet(N_USERS, N_ITEMS, dim=8, space=SearchSpace(n_nodes=3)).double()
+    got = model(graph, one_hot_chain(model.space, op, "elu", aggregation))
+    # the standalone network: h_j = elu(op_j(h_{j-1})), each op called on its own
+    states = [model.embedding]
+    for j in range(1, 4):
+        states.append(torch.nn.functional.elu(model.node_ops[j - 1][op](states[-1], graph)))
+    want = model.aggregations[model.space.aggregations.index(aggregation)](states)
+    assert torch.equal(got, want)
+
+
+def test_argmax_weights_follow_alpha():
+    model = Supernet(N_USERS, N_ITEMS, dim=8)
+    with torch.no_grad():
+        model.alpha_ops[:, model.space.ops.index("gcn")] += 1
+    weights = model.arch_weights("argmax")
+    assert torch.all(weights.ops[:, model.space.ops.index("gcn")] == 1)
+    assert weights.ops.sum() == len(model.space.edges)
+
+
+def test_gdas_runs_only_the_sampled_ops(monkeypatch):
+    torch.manual_seed(0)
+    _, graph = tiny_graph()
+    model = Supernet(N_USERS, N_ITEMS, dim=8).double()
+    calls = []
+    for node_ops in model.node_ops:
+        for name, op in node_ops.items():
+            op.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
+    weights = model.arch_weights("gdas", tau=1.0)
+    assert torch.all(weights.ops.sum(1) == 1)
+    out = model(graph, weights)
+    used = {model.space.ops[o] for o in weights.ops.argmax(1).tolist()} - {"zero"}
+    assert set(calls) <= used
+    out.sum().backward()            # straight-through: alpha gets a gradient
+    assert model.alpha_ops.grad is not None and model.alpha_ops.grad.abs().sum() > 0
+
+
+def fixed_batches(pairs, seed=0):
+    rng = np.random.default_rng(seed)
+    users = torch.tensor(pairs[:, 0])
+    pos = torch.tensor(pairs[:, 1])
+    neg = torch.tensor(rng.integers(0, N_ITEMS, len(pairs)))
+    half = len(pairs) // 2
+    return (users[:half], pos[:half], neg[:half]), (users[half:], pos[half:], neg[half:])
+
+
+def test_second_order_hypergradient_matches_brute_force():
+    torch.manual_seed(0)
+    pairs, graph = tiny_graph()
+    space = SearchSpace(n_nodes=2)
+    model = Supernet(N_USERS, N_ITEMS, dim=4, space=space, gat_heads=2).double()
+    with torch.no_grad():           # away from the uniform point, so alpha gradients are large
+        for alpha in model.arch_parameters():
+            alpha.normal_(std=0.5)
+        model.embedding.normal_(std=1.0)
+    train_batch, val_batch = fixed_batches(pairs)
+
+    def loss_fn(batch):
+        reps = model(graph, model.arch_weights("darts"))
+        return bpr_loss(reps, model.embedding, *batch, N_USERS, 1e-2)[0]
+
+    xi = 0.5
+    architect = Architect(model, loss_fn, order=2, unrolled_lr=xi)
+    weights_before = [w.detach().clone() for w in model.weight_parameters()]
+    _, hypergrad = architect.hypergradient(train_batch, val_batch)
+    for w, w0 in zip(model.weight_parameters(), weights_before):
+        assert torch.equal(w, w0)   # the virtual step is undone
+
+    def val_loss_after_virtual_step(alphas):
+        """L_val(w - xi grad_w L_train(w, alpha), alpha), computed exactly (no approximation)."""
+        with torch.no_grad():
+            for p, a in zip(model.arch_parameters(), alphas):
+                p.copy_(a)
+        grads = torch.autograd.grad(loss_fn(train_batch), model.weight_parameters())
+        with torch.no_grad():
+            for w, w0, g in zip(model.weight_parameters(), weights_before, grads):
+                w.copy_(w0 - xi * g)
+            value = loss_fn(val_batch).item()
+            for w, w0 in zip(model.weight_parameters(), weights_before):
+                w.copy_(w0)
+        return value
+
+    alphas = [a.detach().clone() for a in model.arch_parameters()]
+    h = 1e-5
+    for k, alpha in enumerate(alphas):
+        brute = torch.zeros_like(alpha)
+        for idx in np.ndindex(*alpha.shape):
+            plus = [a.clone() for a in alphas]
+            minus = [a.clone() for a in alphas]
+            plus[k][idx] += h
+            minus[k][idx] -= h
+            brute[idx] = (val_loss_after_virtual_step(plus) - val_loss_after_virtual_step(minus)) / (2 * h)
+        torch.testing.assert_close(hypergrad[k], brute, rtol=1e-4, atol=1e-7)
+
+    # and the second-order term is not negligible here: first order would fail this test
+    with torch.no_grad():
+        for p, a in zip(model.arch_parameters(), alphas):
+            p.copy_(a)
+    first = torch.autograd.grad(loss_fn(val_batch), model.arch_parameters())
+    difference = torch.cat([(f - g).flatten() for f, g in zip(first, hypergrad)]).norm()
+    assert difference > 0.05 * torch.cat([g.flatten() for g in hypergrad]).norm()
+
+
+def test_derive_never_keeps_zero_and_takes_argmax():
+    model = Supernet(N_USERS, N_ITEMS, dim=8)
+    space = model.space
+    with torch.no_grad():
+        model.alpha_ops.zero_()
+        model.alpha_ops[:, space.ops.index("zero")] = 5.0          # zero dominates everywhere
+        model.alpha_ops[:, space.ops.index("sage")] = 1.0
+        model.alpha_ops[space.edges.index((1, 3)), space.ops.index("gat")] = 3.0
+    genotype = derive_from_model(model)
+    assert genotype.nodes[2].inputs == [[1, "gat"]]
+    assert all(op != "zero" for node in genotype.nodes for _, op in node.inputs)
+    assert genotype.nodes[0].inputs == [[0, "sage"]]
