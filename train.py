@@ -49,6 +49,7 @@ def parse_args(argv=None):
     s = p.add_argument_group("search")
     s.add_argument("--nodes", type=int, default=DEFAULTS.n_nodes,
                    help="intermediate cell nodes K (like a K-layer GNN)")
+    s.add_argument("--ops", nargs="+", default=DEFAULTS.ops, help="candidate ops on every edge")
     s.add_argument("--strategy", choices=("darts", "gdas"), default=DEFAULTS.strategy)
     s.add_argument("--order", type=int, choices=(1, 2), default=DEFAULTS.order,
                    help="1: first-order alpha gradient; 2: DARTS's unrolled gradient")

@@ -3,6 +3,7 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from data.interactions import DataConfig
+from .search_space import CANDIDATE_OPS
 
 
 @dataclass
@@ -22,6 +23,7 @@ class RunConfig:
     l2: float = 1e-4                   # on the batch's layer-0 embeddings, as LightGCN
     # search
     n_nodes: int = 3
+    ops: List[str] = field(default_factory=lambda: list(CANDIDATE_OPS))   # candidates per edge
     strategy: str = "darts"            # darts | gdas
     order: int = 1
     warmup_epochs: int = 5

@@ -48,7 +48,7 @@ def _check_finite(loss, what, epoch, step, run_dir, completed):
 
 
 def search(config, data, graph, run_dir, device, log=print):
-    space = SearchSpace(n_nodes=config.n_nodes)
+    space = SearchSpace(n_nodes=config.n_nodes, ops=tuple(config.ops))
     torch.manual_seed(config.seed)
     model = Supernet(data.n_users, data.n_items, config.dim, space, config.gat_heads,
                      config.gat_dropout).to(device)

@@ -15,6 +15,14 @@ class SearchSpace:
     activations: tuple = ACTIVATIONS
     aggregations: tuple = AGGREGATIONS
 
+    def __post_init__(self):
+        unknown = [op for op in self.ops if op not in CANDIDATE_OPS]
+        if unknown or not [op for op in self.ops if op != "zero"]:
+            raise ValueError(f"candidate ops must be a non-empty subset of {', '.join(CANDIDATE_OPS)} "
+                             f"with one op besides zero; got {', '.join(self.ops)}")
+        if self.n_nodes < 1:
+            raise ValueError(f"the cell needs at least one intermediate node, got {self.n_nodes}")
+
     @property
     def edges(self):
         """(source, target) of every cell edge, grouped by target: (0,1), (0,2), (1,2), (0,3), ..."""

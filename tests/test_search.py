@@ -150,3 +150,28 @@ def test_resume_after_sigkill_equals_straight_run(tmp_path):
     assert checkpoint_of(killed)["epoch"] < 5, "the run finished before it was killed"
     subprocess.run(cli("--resume", str(killed)), check=True, capture_output=True)
     assert_same_state(checkpoint_of(straight), checkpoint_of(killed))
+
+
+def planted_communities(path, n_users=120, n_items=90, communities=6, per_user=10, seed=0):
+    """Each user interacts with items of its own community only, so held-out items are reached
+    by propagating over the training graph and never by an embedding that sees no neighbours."""
+    rng = np.random.default_rng(seed)
+    user_community = rng.integers(0, communities, n_users)
+    item_community = np.arange(n_items) % communities
+    lines = [f"{u} {i}" for u in range(n_users) for i in rng.choice(
+        np.flatnonzero(item_community == user_community[u]), size=per_user, replace=False)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_planted_problem_gives_propagation_the_largest_alpha(tmp_path, seed):
+    data = planted_communities(tmp_path / "planted.txt")
+    config = RunConfig(data=DataConfig(dataset=str(data), val_fraction=0.3, seed=seed),
+                       out=str(tmp_path / "run"), device="cpu", seed=seed, epochs=8, dim=16,
+                       batch_size=64, warmup_epochs=2, n_nodes=2, arch_lr=3e-3,
+                       ops=["lightgcn", "skip", "zero"])
+    results = run(config, log=quiet)
+    alpha = np.array(results["alpha"]["ops"])            # edges x (lightgcn, skip, zero)
+    assert np.all(alpha[:, 0] > alpha[:, 1] + 0.01) and np.all(alpha[:, 0] > alpha[:, 2])
+    assert all(op == "lightgcn" for node in results["genotype"]["nodes"] for _, op in node["inputs"])
