@@ -1,6 +1,9 @@
 """Layer aggregation: how the cell's node states h_0..h_K become one representation."""
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from .mixing import mix
 
 
 class LayerAggregation(nn.Module):
@@ -15,6 +18,7 @@ class LayerAggregation(nn.Module):
             raise ValueError(f"unknown aggregation {kind!r}")
         self.kind = kind
         self.linear = nn.Linear(n_states * dim, dim) if kind == "concat" else None
+        self.n_states, self.dim = n_states, dim
         self.logits = nn.Parameter(torch.zeros(n_states)) if kind == "weighted" else None
         self.reset_parameters()
 
@@ -27,10 +31,13 @@ class LayerAggregation(nn.Module):
 
     def forward(self, states):
         if self.kind == "mean":
-            return torch.stack(states).mean(0)
+            return mix(states[0].new_full((len(states),), 1 / len(states)), states)
         if self.kind == "last":
             return states[-1]
-        if self.kind == "concat":
-            return self.linear(torch.cat(states, dim=1))
-        weights = torch.softmax(self.logits, 0)
-        return sum(w * s for w, s in zip(weights, states))
+        if self.kind == "concat":   # linear(cat(states)) as a sum of per-state products, no cat
+            weight = self.linear.weight
+            out = F.linear(states[0], weight[:, :self.dim], self.linear.bias)
+            for k in range(1, len(states)):
+                out = out + states[k] @ weight[:, k * self.dim:(k + 1) * self.dim].t()
+            return out
+        return mix(torch.softmax(self.logits, 0), states)

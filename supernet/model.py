@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ops import make_activation, make_op, propagate
 from .aggregation import LayerAggregation
+from .mixing import mix
 from .search_space import SearchSpace
 
 
@@ -24,6 +25,25 @@ class ArchWeights:
     ops: torch.Tensor
     activations: torch.Tensor
     aggregation: torch.Tensor
+
+    def non_zero(self):
+        """The three weight tensors' non-zero masks as nested lists (one host sync in all)."""
+        flat = torch.cat([w.detach().reshape(-1) for w in (self.ops, self.activations,
+                                                           self.aggregation)]).ne(0).tolist()
+        n_ops, n_act = self.ops.numel(), self.activations.numel()
+        rows = lambda values, width: [values[r:r + width] for r in range(0, len(values), width)]
+        return (rows(flat[:n_ops], self.ops.shape[1]),
+                rows(flat[n_ops:n_ops + n_act], self.activations.shape[1]),
+                flat[n_ops + n_act:])
+
+
+def weighted_sum(weights, active, terms):
+    """Σ weights[k] * terms[k]() over the k where ``active[k]`` (terms are called lazily);
+    None when none is active. weights: 1-D tensor; active: list of bools."""
+    keep = [k for k, a in enumerate(active) if a]
+    if not keep:
+        return None
+    return mix(weights[keep], [terms[k]() for k in keep])
 
 
 class Supernet(nn.Module):
@@ -82,40 +102,26 @@ class Supernet(nn.Module):
             outputs[name] = op(h, graph, propagated.get(op.adjacency))
         return outputs
 
-    @staticmethod
-    def _mix(weights, active, terms):
-        """Σ weights[k] * terms[k]() over the active k (terms are called lazily)."""
-        total = None
-        for k, term in enumerate(terms):
-            if active[k]:
-                value = weights[k] * term()
-                total = value if total is None else total + value
-        return total
-
     def forward(self, graph, weights: ArchWeights):
         """Final representations (N, d), users first."""
         space, ops = self.space, self.space.ops
-        active_ops = (weights.ops.detach() != 0).tolist()
+        active_ops, active_activations, active_aggregations = weights.non_zero()
         states, outputs = [self.embedding], []
         for j in range(1, space.n_nodes + 1):
             source = j - 1   # its out-edges start at node j: compute its op outputs now
             needed = [name for o, name in enumerate(ops) if name != "zero" and any(
                 active_ops[e][o] for e, (i, _) in enumerate(space.edges) if i == source)]
             outputs.append(self._op_outputs(source, states[source], graph, needed))
-            total = None
-            for e, (i, target) in enumerate(space.edges):
-                if target != j:
-                    continue
-                active = [a and name != "zero" for a, name in zip(active_ops[e], ops)]
-                mixed = self._mix(weights.ops[e], active,
-                                  [lambda i=i, name=name: outputs[i][name] for name in ops])
-                if mixed is not None:
-                    total = mixed if total is None else total + mixed
+            # all (edge, op) terms into node j in one weighted sum; `zero` adds nothing
+            incoming = [e for e, (_, target) in enumerate(space.edges) if target == j]
+            terms = [(lambda i=space.edges[e][0], name=name: outputs[i][name])
+                     for e in incoming for name in ops]
+            active = [a and name != "zero" for e in incoming
+                      for a, name in zip(active_ops[e], ops)]
+            total = weighted_sum(weights.ops[incoming].reshape(-1), active, terms)
             if total is None:   # every incoming edge is `zero`
                 total = torch.zeros_like(self.embedding)
-            w = weights.activations[j - 1]
-            states.append(self._mix(w, (w.detach() != 0).tolist(),
-                                    [lambda f=f: f(total) for f in self.activation_fns]))
-        w = weights.aggregation
-        return self._mix(w, (w.detach() != 0).tolist(),
-                         [lambda agg=agg: agg(states) for agg in self.aggregations])
+            states.append(weighted_sum(weights.activations[j - 1], active_activations[j - 1],
+                                       [lambda f=f: f(total) for f in self.activation_fns]))
+        return weighted_sum(weights.aggregation, active_aggregations,
+                            [lambda agg=agg: agg(states) for agg in self.aggregations])
