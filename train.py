@@ -12,6 +12,7 @@ from supernet.config import RunConfig
 from supernet.trainer import run
 
 DEFAULTS = RunConfig()
+RETRAIN_EPOCHS = 200
 
 
 def parse_args(argv=None):
@@ -40,7 +41,17 @@ def parse_args(argv=None):
                    help="users scored at once in full-ranking evaluation")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=None,
-                   help=f"0 evaluates the untrained model (default {DEFAULTS.epochs})")
+                   help=f"0 evaluates the untrained model (default: {DEFAULTS.epochs} for a "
+                        f"search, {RETRAIN_EPOCHS} for retraining and random-search trials)")
+    t.add_argument("--genotype", metavar="FILE|NAME",
+                   help="retrain this architecture standalone: a genotype.json from derive.py "
+                        "or a built-in: lightgcn, gcn, sage, gat, mf")
+    t.add_argument("--eval-every", type=int, default=DEFAULTS.eval_every,
+                   help="epochs between validation evaluations (retraining)")
+    t.add_argument("--patience", type=int, default=DEFAULTS.patience,
+                   help="evaluations without a better val recall before early stopping")
+    t.add_argument("--refit", action="store_true",
+                   help="after early stopping, retrain on train + val for the chosen epochs")
     t.add_argument("--dim", type=int, default=DEFAULTS.dim, help="embedding width d")
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate of weights")
@@ -50,7 +61,11 @@ def parse_args(argv=None):
     s.add_argument("--nodes", type=int, default=DEFAULTS.n_nodes,
                    help="intermediate cell nodes K (like a K-layer GNN)")
     s.add_argument("--ops", nargs="+", default=DEFAULTS.ops, help="candidate ops on every edge")
-    s.add_argument("--strategy", choices=("darts", "gdas"), default=DEFAULTS.strategy)
+    s.add_argument("--strategy", choices=("darts", "gdas", "random"), default=DEFAULTS.strategy,
+                   help="random: sample and retrain architectures (needs --trials or "
+                        "--budget-seconds)")
+    s.add_argument("--trials", type=int, help="random search: architectures to try")
+    s.add_argument("--budget-seconds", type=float, help="random search: wall-clock budget")
     s.add_argument("--order", type=int, choices=(1, 2), default=DEFAULTS.order,
                    help="1: first-order alpha gradient; 2: DARTS's unrolled gradient")
     s.add_argument("--warmup-epochs", type=int, default=DEFAULTS.warmup_epochs,
@@ -79,8 +94,10 @@ def config_from_args(args):
     data = DataConfig(args.dataset, args.test_file, args.format, args.min_rating,
                       args.test_fraction, args.val_fraction, args.seed)
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if hasattr(args, f.name)}
+    retraining = args.genotype or args.strategy == "random"
+    default_epochs = RETRAIN_EPOCHS if retraining else DEFAULTS.epochs
     given.update(data=data, n_nodes=args.nodes,
-                 epochs=DEFAULTS.epochs if args.epochs is None else args.epochs)
+                 epochs=default_epochs if args.epochs is None else args.epochs)
     return RunConfig(**given)
 
 

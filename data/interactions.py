@@ -12,6 +12,7 @@ Rules (also in the README):
 - A given test split is used as is, except pairs that also occur in training, which are dropped
   (a masked item can never be recommended) and counted in the summary.
 """
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -58,6 +59,14 @@ class Interactions:
     def csr(self, pairs):
         """Per-user item lists of ``pairs`` as (indptr (n_users+1,), items) int64 arrays."""
         return pairs_to_csr(pairs, self.n_users)
+
+    def fingerprint(self):
+        """sha256 of the ids and the three splits: equal fingerprints, equal data."""
+        digest = hashlib.sha256()
+        for array in (self.user_ids, self.item_ids, self.train, self.val, self.test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(b"|")
+        return digest.hexdigest()
 
     def counts(self):
         return {"users": self.n_users, "items": self.n_items, "train": len(self.train),

@@ -12,14 +12,14 @@ class RunConfig:
     out: Optional[str] = None          # run directory; None: runs/<timestamp>
     device: str = "auto"               # auto | cpu | cuda
     seed: int = 0
-    epochs: int = 30
+    epochs: int = 30                   # search epochs; train.py retrains for up to 200
     dim: int = 64
     topk: List[int] = field(default_factory=lambda: [20])
     eval_chunk_size: int = 1024
     eval_every: int = 1
     # weights
     batch_size: int = 2048
-    lr: float = 1e-3                   # Adam, as LightGCN
+    lr: float = 5e-3                   # Adam (LightGCN uses 1e-3 with 1000 epochs on Gowalla)
     l2: float = 1e-4                   # on the batch's layer-0 embeddings, as LightGCN
     # search
     n_nodes: int = 3
@@ -34,6 +34,12 @@ class RunConfig:
     tau_min: float = 0.1
     gat_heads: int = 4
     gat_dropout: float = 0.0
+    # retraining a genotype (train.py --genotype) and random search (--strategy random)
+    genotype: Optional[str] = None     # a genotype file or a built-in name
+    patience: int = 10                 # evaluations without a better val recall before stopping
+    refit: bool = False                # after early stopping, retrain on train + val
+    trials: Optional[int] = None       # random search: number of sampled architectures
+    budget_seconds: Optional[float] = None  # random search: wall-clock budget
 
     def to_dict(self):
         return asdict(self)

@@ -1,10 +1,31 @@
-"""A discrete architecture (genotype) derived from the architecture parameters."""
-from dataclasses import asdict, dataclass, field
+"""Discrete architectures (genotypes): derived from the architecture parameters, built in by
+name for baselines, sampled at random, and stored as versioned JSON files.
+
+File schema (``"schema": "recnas.genotype"``, ``"version": 1``)::
+
+    {"schema": "recnas.genotype", "version": 1,
+     "nodes": [{"inputs": [[0, "lightgcn"]], "activation": "identity"}, ...],   # nodes 1..K
+     "aggregation": "mean", "dim": 64,
+     "alpha": {...}, "search": {...}, "dataset": {...}}     # optional: provenance from derive
+
+A node's inputs are [source node, op] pairs with source < node; node 0 is the embedding table.
+"""
+import json
+import random
+from dataclasses import dataclass, field
 from typing import List
 
 import torch
 
-from .search_space import SearchSpace
+from .files import write_json
+from .search_space import ACTIVATIONS, AGGREGATIONS, CANDIDATE_OPS, SearchSpace
+
+SCHEMA, VERSION = "recnas.genotype", 1
+
+
+class GenotypeError(ValueError):
+    def __init__(self, source, problem):
+        super().__init__(f"{source}: {problem}")
 
 
 @dataclass
@@ -18,7 +39,7 @@ class Genotype:
     nodes: List[NodeChoice]  # nodes 1..K
     aggregation: str
     dim: int = 64
-    extra: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)   # alpha, search config, dataset (derive)
 
     def describe(self):
         """One line per node, e.g. 'node 2 = relu(gcn(node 0) + lightgcn(node 1))'."""
@@ -32,10 +53,74 @@ class Genotype:
     def short(self):
         nodes = "; ".join(f"{j}:{n.activation}(" + "+".join(f"{op}@{i}" for i, op in n.inputs) + ")"
                           for j, n in enumerate(self.nodes, 1))
-        return f"{nodes}; out:{self.aggregation}"
+        return f"{nodes}; out:{self.aggregation}" if nodes else f"out:{self.aggregation}"
 
     def to_dict(self):
-        return asdict(self)
+        return {"schema": SCHEMA, "version": VERSION,
+                "nodes": [{"inputs": [list(x) for x in n.inputs], "activation": n.activation}
+                          for n in self.nodes],
+                "aggregation": self.aggregation, "dim": self.dim, **self.provenance}
+
+    @classmethod
+    def from_dict(cls, d, source="genotype"):
+        """Validate and build; every problem is a GenotypeError naming ``source``."""
+        def fail(problem):
+            raise GenotypeError(source, problem)
+
+        if not isinstance(d, dict):
+            fail("expected a JSON object")
+        if d.get("schema") != SCHEMA:
+            fail(f"not a recnas genotype (\"schema\" is {d.get('schema')!r}, expected {SCHEMA!r})")
+        if d.get("version") != VERSION:
+            fail(f"schema version {d.get('version')!r} is not supported (this recnas reads "
+                 f"version {VERSION})")
+        nodes = d.get("nodes")
+        if not isinstance(nodes, list):
+            fail('"nodes" must be a list')
+        parsed = []
+        for j, node in enumerate(nodes, 1):
+            if not isinstance(node, dict) or not isinstance(node.get("inputs"), list) \
+                    or not node["inputs"]:
+                fail(f"node {j}: needs a non-empty \"inputs\" list")
+            inputs = []
+            for item in node["inputs"]:
+                if not (isinstance(item, (list, tuple)) and len(item) == 2
+                        and isinstance(item[0], int) and isinstance(item[1], str)):
+                    fail(f"node {j}: input {item!r} is not [source node, op name]")
+                source_node, op = item
+                if not 0 <= source_node < j:
+                    fail(f"node {j}: input from node {source_node}; inputs must come from "
+                         f"earlier nodes 0..{j - 1}")
+                if op not in CANDIDATE_OPS or op == "zero":
+                    fail(f"node {j}: unknown op {op!r}; ops are "
+                         f"{', '.join(o for o in CANDIDATE_OPS if o != 'zero')}")
+                inputs.append([source_node, op])
+            activation = node.get("activation", "identity")
+            if activation not in ACTIVATIONS:
+                fail(f"node {j}: unknown activation {activation!r}; choose one of "
+                     f"{', '.join(ACTIVATIONS)}")
+            parsed.append(NodeChoice(inputs, activation))
+        aggregation = d.get("aggregation")
+        if aggregation not in AGGREGATIONS:
+            fail(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        dim = d.get("dim", 64)
+        if not isinstance(dim, int) or dim < 1:
+            fail(f"\"dim\" must be a positive integer, got {dim!r}")
+        known = {"schema", "version", "nodes", "aggregation", "dim"}
+        return cls(parsed, aggregation, dim, {k: v for k, v in d.items() if k not in known})
+
+    def save(self, path):
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path):
+        try:
+            d = json.loads(open(path).read())
+        except FileNotFoundError:
+            raise GenotypeError(path, "no such file") from None
+        except json.JSONDecodeError as e:
+            raise GenotypeError(path, f"not valid JSON (line {e.lineno}: {e.msg})") from None
+        return cls.from_dict(d, source=str(path))
 
 
 def derive(alpha_ops, alpha_activations, alpha_aggregation, space: SearchSpace, dim,
@@ -60,3 +145,34 @@ def derive(alpha_ops, alpha_activations, alpha_aggregation, space: SearchSpace, 
 def derive_from_model(model, inputs_per_node=1):
     return derive(model.alpha_ops, model.alpha_activations, model.alpha_aggregation, model.space,
                   model.dim, inputs_per_node)
+
+
+def builtin(name, dim=64, layers=3):
+    """Baselines by name: lightgcn (exactly LightGCN), gcn, sage, gat (``layers`` layers, mean of
+    layers as LightGCN), mf (no propagation: BPR matrix factorization)."""
+    if name == "mf":
+        return Genotype([], "last", dim)
+    activation = {"lightgcn": "identity", "gcn": "relu", "sage": "relu", "gat": "elu"}.get(name)
+    if activation is None:
+        raise GenotypeError(name, f"no such built-in genotype; built-ins are {', '.join(BUILTINS)}")
+    return Genotype([NodeChoice([[j - 1, name]], activation) for j in range(1, layers + 1)],
+                    "mean", dim)
+
+
+BUILTINS = ("lightgcn", "gcn", "sage", "gat", "mf")
+
+
+def resolve(name_or_path, dim=64):
+    """A built-in name or a genotype file."""
+    return builtin(name_or_path, dim) if name_or_path in BUILTINS else Genotype.load(name_or_path)
+
+
+def sample(space: SearchSpace, dim, rng: random.Random, inputs_per_node=1):
+    """A uniformly random architecture of the search space (random-search baseline)."""
+    ops = [op for op in space.ops if op != "zero"]
+    nodes = []
+    for j in range(1, space.n_nodes + 1):
+        sources = sorted(rng.sample(range(j), min(inputs_per_node, j)))
+        nodes.append(NodeChoice([[i, rng.choice(ops)] for i in sources],
+                                rng.choice(space.activations)))
+    return Genotype(nodes, rng.choice(space.aggregations), dim)

@@ -70,6 +70,7 @@ def search(config, data, graph, run_dir, device, log=print):
                                  config.eval_chunk_size, device)
     eval_strategy = "darts" if config.strategy == "darts" else "argmax"
 
+    dataset = {"name": data.name, "fingerprint": data.fingerprint(), **data.counts()}
     start_epoch, history = 0, []
     state = checkpoint.load(run_dir, device)
     if state is not None:
@@ -134,7 +135,7 @@ def search(config, data, graph, run_dir, device, log=print):
                         weight_optimizer=weight_optimizer.state_dict(),
                         arch_optimizer=architect.optimizer.state_dict(),
                         rng=checkpoint.rng_state(samplers), config=config.to_dict(),
-                        history=history)
+                        history=history, dataset=dataset)
 
     reps, val_loss, val_metrics = evaluate()
     genotype = derive_from_model(model)

@@ -1,4 +1,4 @@
-"""Run a job end to end: data -> graph -> search -> run directory."""
+"""Run a job: data -> graph -> search, random search or retraining -> run directory."""
 import time
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +10,7 @@ from data.interactions import load_interactions
 from . import checkpoint
 from .config import RunConfig
 from .files import write_json
+from .retrain import random_search, retrain
 from .search import search
 
 
@@ -41,7 +42,12 @@ def run(config: RunConfig, resume=False, log=print):
     data = load_interactions(config.data)
     log(data.summary())
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
-    results = search(config, data, graph, out, device, log)
+    if config.genotype:
+        results = retrain(config, data, graph, out, device, log)
+    elif config.strategy == "random":
+        results = random_search(config, data, graph, out, device, log)
+    else:
+        results = search(config, data, graph, out, device, log)
     results = {"dataset": {"name": data.name, **data.counts()}, **results,
                "device": str(device), "wall_seconds": time.perf_counter() - started}
     write_json(out / "results.json", results)

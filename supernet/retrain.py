@@ -1,0 +1,154 @@
+"""Standalone training of a genotype (retrain), and random search over genotypes.
+
+Retraining: BPR on the training split, full-ranking validation every ``eval_every`` epochs,
+early stopping on validation Recall@K (``patience`` evaluations), best weights restored, the test
+split scored once at the end. ``refit``: then train a fresh model on train + validation for the
+chosen number of epochs and score test with it.
+"""
+import copy
+import random
+import time
+
+import numpy as np
+import torch
+
+from data.graph import BipartiteGraph
+from data.sampler import BPRSampler
+from .evaluate import RankingEvaluator
+from .files import save_torch
+from .genotype import resolve, sample
+from .loss import bpr_loss
+from .search import TrainingDiverged, format_seconds
+from .search_space import SearchSpace
+from .standalone import StandaloneNet
+
+
+def new_model(genotype, data, config, device):
+    return StandaloneNet(data.n_users, data.n_items, genotype, config.gat_heads,
+                         config.gat_dropout).to(device)
+
+
+def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, log=print, label=""):
+    """Train ``model`` for up to ``epochs``; with an evaluator, stop early on its Recall@K and
+    restore the best weights. Returns (best epoch, best metrics or None, history)."""
+    k = config.topk[0]
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sampler = BPRSampler(train_pairs, model.n_users, model.n_items, seed=[config.seed, 1])
+    best_epoch, best_metrics, best_state, bad, history = epochs, None, None, 0, []
+    started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total, steps = 0.0, 0
+        for steps, batch in enumerate(sampler.batches(config.batch_size, device), 1):
+            loss, _ = bpr_loss(model(graph), model.embedding, *batch, model.n_users, config.l2)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{label}training loss became {loss.item()} in epoch "
+                                       f"{epoch}, step {steps}; lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        record = {"epoch": epoch, "train_loss": total / max(steps, 1)}
+        if evaluator is not None and (epoch % config.eval_every == 0 or epoch == epochs):
+            model.eval()
+            with torch.no_grad():
+                reps = model(graph)
+                metrics = evaluator(reps[:model.n_users], reps[model.n_users:])
+            record.update({f"val_{m}": v for m, v in metrics.items() if "@" in m})
+            improved = best_metrics is None or metrics[f"recall@{k}"] > best_metrics[f"recall@{k}"]
+            if improved:
+                best_epoch, best_metrics, bad = epoch, metrics, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+            elapsed = time.perf_counter() - started
+            log(f"{label}epoch {epoch}/{epochs}  train {record['train_loss']:.4f}  "
+                f"val recall@{k} {metrics[f'recall@{k}']:.4f}  ndcg@{k} {metrics[f'ndcg@{k}']:.4f}"
+                f"{'  *' if improved else ''}  | {format_seconds(elapsed)} elapsed")
+            if bad >= config.patience:
+                log(f"{label}early stop: no better val recall@{k} in {bad} evaluations; "
+                    f"best epoch {best_epoch}")
+                history.append(record)
+                break
+        history.append(record)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return best_epoch, best_metrics, history
+
+
+def _evaluator(data, heldout, exclude, config, device):
+    return RankingEvaluator(heldout, exclude, data.n_users, data.n_items, config.topk,
+                            config.eval_chunk_size, device)
+
+
+@torch.no_grad()
+def _score(model, graph, evaluator):
+    model.eval()
+    reps = model(graph)
+    return evaluator(reps[:model.n_users], reps[model.n_users:])
+
+
+def retrain(config, data, graph, run_dir, device, log=print):
+    genotype = resolve(config.genotype, config.dim)
+    log(f"retraining {config.genotype}:\n{genotype.describe()}")
+    torch.manual_seed(config.seed)
+    model = new_model(genotype, data, config, device)
+    val_eval = _evaluator(data, data.val, [data.train], config, device)
+    best_epoch, val_metrics, history = fit(model, graph, data.train, config, device,
+                                           config.epochs, val_eval, log)
+    if config.refit:
+        log(f"refit: training a fresh model on train + val for {best_epoch} epochs")
+        train_val = np.concatenate([data.train, data.val])
+        graph = BipartiteGraph.from_pairs(train_val, data.n_users, data.n_items).to(device)
+        torch.manual_seed(config.seed)
+        model = new_model(genotype, data, config, device)
+        fit(model, graph, train_val, config, device, best_epoch, log=log)
+    test_metrics = _score(model, graph, _evaluator(data, data.test, [data.train, data.val],
+                                                   config, device))
+    save_torch(run_dir / "model.pt", {"model": model.state_dict(), "genotype": genotype.to_dict(),
+                                      "config": config.to_dict(), "refit": config.refit})
+    return {"mode": "retrain", "genotype": genotype.to_dict(), "val": val_metrics,
+            "test": test_metrics, "epoch": best_epoch, "refit": config.refit,
+            "history": history}
+
+
+def random_search(config, data, graph, run_dir, device, log=print):
+    """Sample architectures of the search space, retrain each with early stopping, keep the best
+    by validation Recall@K; stops after ``trials`` or once ``budget_seconds`` have passed (the
+    trial running then finishes). Test is scored once, for the chosen architecture."""
+    if config.trials is None and config.budget_seconds is None:
+        raise ValueError("--strategy random needs --trials N or --budget-seconds S")
+    space = SearchSpace(n_nodes=config.n_nodes, ops=tuple(config.ops))
+    rng = random.Random(config.seed)
+    val_eval = _evaluator(data, data.val, [data.train], config, device)
+    k = config.topk[0]
+    started = time.perf_counter()
+    trials, best = [], None
+    while (config.trials is None or len(trials) < config.trials) and (
+            config.budget_seconds is None or time.perf_counter() - started < config.budget_seconds
+            or not trials):
+        genotype = sample(space, config.dim, rng)
+        label = f"[trial {len(trials) + 1}] "
+        log(f"{label}{genotype.short()}")
+        torch.manual_seed(config.seed)
+        model = new_model(genotype, data, config, device)
+        trial_start = time.perf_counter()
+        epoch, metrics, _ = fit(model, graph, data.train, config, device, config.epochs, val_eval,
+                                lambda *a: None, label)
+        trials.append({"genotype": genotype.short(), "epoch": epoch,
+                       "val_recall": metrics[f"recall@{k}"], "val_ndcg": metrics[f"ndcg@{k}"],
+                       "seconds": time.perf_counter() - trial_start})
+        log(f"{label}val recall@{k} {metrics[f'recall@{k}']:.4f} at epoch {epoch} "
+            f"({format_seconds(time.perf_counter() - trial_start)})")
+        if best is None or metrics[f"recall@{k}"] > best[2][f"recall@{k}"]:
+            best = (genotype, copy.deepcopy(model.state_dict()), metrics, epoch)
+    genotype, state, val_metrics, epoch = best
+    model = new_model(genotype, data, config, device)
+    model.load_state_dict(state)
+    test_metrics = _score(model, graph, _evaluator(data, data.test, [data.train, data.val],
+                                                   config, device))
+    genotype.save(run_dir / "genotype.json")
+    log(f"random search: {len(trials)} trials in {format_seconds(time.perf_counter() - started)};"
+        f" best by validation:\n{genotype.describe()}")
+    return {"mode": "random", "genotype": genotype.to_dict(), "val": val_metrics,
+            "test": test_metrics, "epoch": epoch, "trials": trials}

@@ -1,0 +1,191 @@
+"""Genotype files, derive, the standalone network, retraining and random search."""
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from data.graph import BipartiteGraph
+from data.interactions import DataConfig
+from supernet.config import RunConfig
+from supernet.genotype import (BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, derive,
+                               sample)
+from supernet.model import ArchWeights, Supernet
+from supernet.search_space import SearchSpace
+from supernet.standalone import StandaloneNet
+from supernet.trainer import run
+
+N_USERS, N_ITEMS = 7, 6
+
+
+def tiny_graph(seed=0):
+    rng = np.random.default_rng(seed)
+    r = rng.random((N_USERS, N_ITEMS)) < 0.45
+    r[-1, :] = False
+    pairs = np.argwhere(r)
+    return BipartiteGraph.from_pairs(pairs, N_USERS, N_ITEMS, dtype=torch.float64)
+
+
+def test_round_trip_through_a_file(tmp_path):
+    genotype = Genotype([NodeChoice([[0, "gat"]], "elu"),
+                         NodeChoice([[0, "lightgcn"], [1, "sage"]], "identity")], "concat", 32,
+                        {"dataset": {"fingerprint": "abc"}})
+    genotype.save(tmp_path / "g.json")
+    loaded = Genotype.load(tmp_path / "g.json")
+    assert loaded == genotype
+    assert loaded.describe().splitlines()[1] == "node 2 = identity(lightgcn(node 0) + sage(node 1))"
+    for name in BUILTINS:
+        assert Genotype.from_dict(builtin(name).to_dict()) == builtin(name)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["nodes"][0]["inputs"].__setitem__(0, [0, "conv9"]), "unknown op 'conv9'"),
+    (lambda d: d["nodes"][0]["inputs"].__setitem__(0, [0, "zero"]), "unknown op 'zero'"),
+    (lambda d: d["nodes"][1]["inputs"].__setitem__(0, [2, "gcn"]), "inputs must come from earlier"),
+    (lambda d: d.__setitem__("version", 99), "schema version 99 is not supported"),
+    (lambda d: d.__setitem__("schema", "darts"), "not a recnas genotype"),
+    (lambda d: d.__setitem__("aggregation", "max"), "unknown aggregation 'max'"),
+    (lambda d: d["nodes"][0].__setitem__("activation", "gelu"), "unknown activation 'gelu'"),
+    (lambda d: d["nodes"][0].__setitem__("inputs", []), "non-empty"),
+])
+def test_bad_genotype_files_fail_clearly(tmp_path, change, message):
+    d = builtin("gcn").to_dict()
+    change(d)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(GenotypeError, match=message) as info:
+        Genotype.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_not_json_and_missing_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"schema": ')
+    with pytest.raises(GenotypeError, match="not valid JSON"):
+        Genotype.load(path)
+    with pytest.raises(GenotypeError, match="no such file"):
+        Genotype.load(tmp_path / "none.json")
+
+
+def test_derive_takes_argmax_and_top_k_inputs():
+    space = SearchSpace(n_nodes=3)
+    alpha = torch.zeros(len(space.edges), len(space.ops))
+    alpha[:, space.ops.index("zero")] = 9          # zero is never kept
+    alpha[space.edges.index((0, 1)), space.ops.index("gcn")] = 2
+    alpha[space.edges.index((1, 2)), space.ops.index("gat")] = 3
+    alpha[space.edges.index((0, 2)), space.ops.index("skip")] = 1
+    alpha[space.edges.index((2, 3)), space.ops.index("lightgcn")] = 4
+    alpha[space.edges.index((0, 3)), space.ops.index("sage")] = 3.5
+    acts = torch.zeros(3, len(space.activations))
+    acts[1, space.activations.index("tanh")] = 1
+    agg = torch.tensor([0.0, 0, 0, 1])
+    one = derive(alpha, acts, agg, space, 64, inputs_per_node=1)
+    assert [n.inputs for n in one.nodes] == [[[0, "gcn"]], [[1, "gat"]], [[2, "lightgcn"]]]
+    assert one.nodes[1].activation == "tanh" and one.aggregation == "weighted"
+    two = derive(alpha, acts, agg, space, 64, inputs_per_node=2)
+    assert two.nodes[1].inputs == [[0, "skip"], [1, "gat"]]
+    assert two.nodes[2].inputs == [[0, "sage"], [2, "lightgcn"]]
+
+
+def one_hot_weights(space, genotype):
+    ops = torch.zeros(len(space.edges), len(space.ops), dtype=torch.float64)
+    ops[:, space.ops.index("zero")] = 1
+    for j, node in enumerate(genotype.nodes, 1):
+        for i, op in node.inputs:
+            e = space.edges.index((i, j))
+            ops[e] = 0
+            ops[e, space.ops.index(op)] = 1
+    acts = torch.zeros(space.n_nodes, len(space.activations), dtype=torch.float64)
+    for j, node in enumerate(genotype.nodes):
+        acts[j, space.activations.index(node.activation)] = 1
+    agg = torch.zeros(len(space.aggregations), dtype=torch.float64)
+    agg[space.aggregations.index(genotype.aggregation)] = 1
+    return ArchWeights(ops, acts, agg)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_standalone_equals_supernet_with_matching_one_hot_alpha(seed):
+    graph = tiny_graph()
+    space = SearchSpace(n_nodes=3)
+    genotype = sample(space, 8, random.Random(seed), inputs_per_node=1 + seed % 2)
+    torch.manual_seed(seed)
+    supernet = Supernet(N_USERS, N_ITEMS, 8, space, gat_heads=2).double()
+    standalone = StandaloneNet(N_USERS, N_ITEMS, genotype, gat_heads=2).double()
+    # give every kept edge the supernet's weights of that op at that source node
+    with torch.no_grad():
+        standalone.embedding.copy_(supernet.embedding)
+        for node, ops in zip(genotype.nodes, standalone.node_inputs):
+            for (i, name), op in zip(node.inputs, ops):
+                op.load_state_dict(supernet.node_ops[i][name].state_dict())
+        aggregation = supernet.aggregations[space.aggregations.index(genotype.aggregation)]
+        standalone.aggregation.load_state_dict(aggregation.state_dict())
+    want = supernet(graph, one_hot_weights(space, genotype))
+    assert torch.equal(standalone(graph), want)
+
+
+def test_lightgcn_genotype_is_exactly_lightgcn():
+    graph = tiny_graph()
+    model = StandaloneNet(N_USERS, N_ITEMS, builtin("lightgcn", dim=8)).double()
+    # LightGCN (He et al. 2020), written out: E_k+1 = D^-1/2 A D^-1/2 E_k, output = mean E_0..E_3
+    a = torch.zeros(N_USERS + N_ITEMS, N_USERS + N_ITEMS, dtype=torch.float64)
+    row, col, _ = graph.sym_adj.coo()
+    a[row, col] = 1
+    d = a.sum(1)
+    norm = torch.where(d > 0, d.clamp_min(1) ** -0.5, torch.zeros_like(d))
+    a_hat = norm[:, None] * a * norm[None, :]
+    layers = [model.embedding]
+    for _ in range(3):
+        layers.append(a_hat @ layers[-1])
+    want = torch.stack(layers).mean(0)
+    torch.testing.assert_close(model(graph), want, rtol=1e-12, atol=1e-12)
+
+
+def test_mf_genotype_is_the_embedding_table():
+    model = StandaloneNet(N_USERS, N_ITEMS, builtin("mf", dim=8))
+    assert torch.equal(model(tiny_graph().to(dtype=torch.float32)), model.embedding)
+
+
+def small_dataset(path, n_users=40, n_items=30, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = [f"u{u} i{i}" for u in range(n_users)
+             for i in rng.choice(n_items, size=rng.integers(6, 14), replace=False)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def small_config(tmp_path, **overrides):
+    settings = dict(data=DataConfig(dataset=str(small_dataset(tmp_path / "inter.txt"))),
+                    out=str(tmp_path / "run"), device="cpu", epochs=30, dim=8, batch_size=32,
+                    n_nodes=2, gat_heads=2, genotype="lightgcn", patience=3, lr=0.01)
+    settings.update(overrides)
+    return RunConfig(**settings)
+
+
+def test_retrain_early_stopping_restores_the_best_epoch(tmp_path):
+    results = run(small_config(tmp_path), log=lambda *a: None)
+    history = [h for h in results["history"] if "val_recall@20" in h]
+    best = max(history, key=lambda h: h["val_recall@20"])
+    assert results["epoch"] == best["epoch"]
+    assert results["val"]["recall@20"] == best["val_recall@20"]
+    assert len(history) < 30                      # stopped early
+    assert history[-1]["epoch"] - best["epoch"] == 3   # after `patience` worse evaluations
+    assert 0 <= results["test"]["recall@20"] <= 1 and results["refit"] is False
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
+    assert saved["genotype"]["nodes"][0]["inputs"] == [[0, "lightgcn"]]
+
+
+def test_refit_and_genotype_file(tmp_path):
+    builtin("sage", dim=8).save(tmp_path / "g.json")
+    results = run(small_config(tmp_path, genotype=str(tmp_path / "g.json"), refit=True,
+                               epochs=6), log=lambda *a: None)
+    assert results["refit"] is True and results["genotype"]["nodes"][1]["inputs"] == [[1, "sage"]]
+
+
+def test_random_search_picks_by_validation(tmp_path):
+    results = run(small_config(tmp_path, genotype=None, strategy="random", trials=3, epochs=4),
+                  log=lambda *a: None)
+    assert len(results["trials"]) == 3
+    assert results["val"]["recall@20"] == max(t["val_recall"] for t in results["trials"])
+    assert Genotype.load(tmp_path / "run" / "genotype.json").to_dict()["nodes"] == \
+        results["genotype"]["nodes"]
