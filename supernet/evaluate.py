@@ -4,6 +4,10 @@ For each user with held-out items: score every item, mask the items in ``exclude
 training items, plus validation items when scoring test), take the top K and compute
 Recall@K = hits / |held-out|, Precision@K = hits / K, HitRate@K = [hits > 0] and NDCG@K with
 binary relevance and IDCG over min(K, |held-out|); each averaged over those users.
+
+Ranking itself (``Ranker``) is shared with recommend.py, so the lists a user is served are the
+lists that were scored. Users without training interactions ("cold": their vectors never
+trained) can be ranked by a fallback score per item, e.g. training popularity.
 """
 import numpy as np
 import torch
@@ -26,20 +30,51 @@ def _rows_of(indptr, indices, users):
     return position, indices[starts[position] + offsets]
 
 
+class Ranker:
+    """Top-k items per user by dot product, with per-user excluded items masked.
+
+    exclude: list of (n, 2) [user, item] arrays never ranked; cold_users: optional bool (n_users,)
+    whose rows are scored by ``fallback`` (n_items,) instead of the model.
+    """
+
+    def __init__(self, exclude, n_users, n_items, chunk_size=1024, device="cpu",
+                 cold_users=None, fallback=None):
+        self.n_items, self.chunk_size, self.device = n_items, chunk_size, torch.device(device)
+        exclude = np.concatenate([np.asarray(e, dtype=np.int64).reshape(-1, 2) for e in exclude]
+                                 or [np.zeros((0, 2), np.int64)])
+        self.exclude_indptr, self.exclude_items = _csr_tensors(exclude, n_users, self.device)
+        self.cold_users = None if cold_users is None else \
+            torch.as_tensor(cold_users, dtype=torch.bool, device=self.device)
+        self.fallback = None if fallback is None else \
+            torch.as_tensor(fallback, device=self.device)
+
+    def chunks(self, user_emb, item_emb, users, k):
+        """Yield (users, top item ids (B, k), top scores (B, k)) per chunk of ``users``."""
+        k = min(k, self.n_items)
+        item_t = item_emb.t()
+        for start in range(0, len(users), self.chunk_size):
+            chunk = users[start:start + self.chunk_size]
+            scores = user_emb[chunk] @ item_t
+            if self.cold_users is not None:
+                cold = self.cold_users[chunk]
+                scores[cold] = self.fallback.to(scores.dtype)
+            position, items = _rows_of(self.exclude_indptr, self.exclude_items, chunk)
+            scores[position, items] = -torch.inf
+            top = scores.topk(k, dim=1)
+            yield chunk, top.indices, top.values
+
+
 class RankingEvaluator:
     """Scores one held-out split. Built once (index tensors live on ``device``), called per epoch."""
 
     def __init__(self, heldout, exclude, n_users, n_items, ks=(20,), chunk_size=1024,
-                 device="cpu"):
+                 device="cpu", cold_users=None, fallback=None):
         """``heldout``: (n, 2) [user, item] pairs to find; ``exclude``: list of such arrays to mask."""
         self.n_items = n_items
         self.ks = sorted(set(int(k) for k in ks))
-        self.chunk_size = chunk_size
         self.device = torch.device(device)
+        self.ranker = Ranker(exclude, n_users, n_items, chunk_size, device, cold_users, fallback)
         heldout = np.asarray(heldout, dtype=np.int64).reshape(-1, 2)
-        exclude = np.concatenate([np.asarray(e, dtype=np.int64).reshape(-1, 2) for e in exclude]
-                                 or [np.zeros((0, 2), np.int64)])
-        self.exclude_indptr, self.exclude_items = _csr_tensors(exclude, n_users, self.device)
         keys = np.unique(heldout[:, 0] * n_items + heldout[:, 1])
         self.heldout_keys = torch.from_numpy(keys).to(self.device)
         counts = np.bincount(keys // n_items, minlength=n_users)
@@ -54,13 +89,7 @@ class RankingEvaluator:
                                                  dtype=torch.float64))
         ideal = torch.cumsum(discount, 0)
         sums = {f"{m}@{k}": 0.0 for k in self.ks for m in ("recall", "ndcg", "precision", "hit")}
-        item_t = item_emb.t()
-        for start in range(0, len(self.users), self.chunk_size):
-            users = self.users[start:start + self.chunk_size]
-            scores = user_emb[users] @ item_t
-            position, items = _rows_of(self.exclude_indptr, self.exclude_items, users)
-            scores[position, items] = -torch.inf
-            top = scores.topk(k_max, dim=1).indices
+        for users, top, _ in self.ranker.chunks(user_emb, item_emb, self.users, k_max):
             keys = users[:, None] * self.n_items + top
             found = torch.searchsorted(self.heldout_keys, keys).clamp_max(len(self.heldout_keys) - 1)
             hits = (self.heldout_keys[found] == keys).double()

@@ -22,6 +22,10 @@ def _write_atomic(path, write):
         raise
 
 
+def write_text(path, text):
+    _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
 def write_json(path, obj):
     _write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
 

@@ -76,16 +76,41 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, log=p
     return best_epoch, best_metrics, history
 
 
-def _evaluator(data, heldout, exclude, config, device):
+def _evaluator(data, heldout, exclude, config, device, cold_start_fallback=False):
+    """With ``cold_start_fallback``: users without training interactions are ranked by item
+    popularity, as recommend.py serves them."""
+    cold, popularity = cold_start(data) if cold_start_fallback else (None, None)
     return RankingEvaluator(heldout, exclude, data.n_users, data.n_items, config.topk,
-                            config.eval_chunk_size, device)
+                            config.eval_chunk_size, device, cold, popularity)
+
+
+def cold_start(data):
+    """(users with no training or validation interaction, float item popularity in them)."""
+    seen = np.concatenate([data.train, data.val])
+    cold = np.bincount(seen[:, 0], minlength=data.n_users) == 0
+    popularity = np.bincount(seen[:, 1], minlength=data.n_items).astype(np.float32)
+    return cold, popularity
 
 
 @torch.no_grad()
-def _score(model, graph, evaluator):
+def _representations(model, graph):
     model.eval()
-    reps = model(graph)
-    return evaluator(reps[:model.n_users], reps[model.n_users:])
+    return model(graph)
+
+
+def finish(model, graph, genotype, data, config, run_dir, device):
+    """Score test once and save what serving needs (model.pt); returns the test metrics."""
+    reps = _representations(model, graph)
+    evaluator = _evaluator(data, data.test, [data.train, data.val], config, device, True)
+    test_metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
+    cold, popularity = cold_start(data)
+    save_torch(run_dir / "model.pt", {
+        "model": model.state_dict(), "genotype": genotype.to_dict(), "config": config.to_dict(),
+        "refit": config.refit, "representations": reps.float().cpu(),
+        "n_users": data.n_users, "user_ids": data.user_ids.tolist(),
+        "item_ids": data.item_ids.tolist(), "seen": np.concatenate([data.train, data.val]),
+        "cold_users": cold, "popularity": popularity, "dataset": data.name})
+    return test_metrics
 
 
 def retrain(config, data, graph, run_dir, device, log=print):
@@ -103,10 +128,7 @@ def retrain(config, data, graph, run_dir, device, log=print):
         torch.manual_seed(config.seed)
         model = new_model(genotype, data, config, device)
         fit(model, graph, train_val, config, device, best_epoch, log=log)
-    test_metrics = _score(model, graph, _evaluator(data, data.test, [data.train, data.val],
-                                                   config, device))
-    save_torch(run_dir / "model.pt", {"model": model.state_dict(), "genotype": genotype.to_dict(),
-                                      "config": config.to_dict(), "refit": config.refit})
+    test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
     return {"mode": "retrain", "genotype": genotype.to_dict(), "val": val_metrics,
             "test": test_metrics, "epoch": best_epoch, "refit": config.refit,
             "history": history}
@@ -145,8 +167,7 @@ def random_search(config, data, graph, run_dir, device, log=print):
     genotype, state, val_metrics, epoch = best
     model = new_model(genotype, data, config, device)
     model.load_state_dict(state)
-    test_metrics = _score(model, graph, _evaluator(data, data.test, [data.train, data.val],
-                                                   config, device))
+    test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
     genotype.save(run_dir / "genotype.json")
     log(f"random search: {len(trials)} trials in {format_seconds(time.perf_counter() - started)};"
         f" best by validation:\n{genotype.describe()}")

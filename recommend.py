@@ -1,0 +1,33 @@
+"""Top-K items for every user from a retrained model: `python recommend.py RUN_DIR`."""
+import argparse
+import sys
+
+from data.errors import DataError
+from supernet.serving import recommend
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        description="Write each user's top-K items, in the ids of the input files",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", help="a retraining run directory (train.py --genotype ...)")
+    p.add_argument("--out", help="output file (default RUN_DIR/recommendations.tsv or .json)")
+    p.add_argument("--users", help="only these users: a file with one raw user id per line")
+    p.add_argument("--k", type=int, default=20, help="items per user")
+    p.add_argument("--include-seen", action="store_true",
+                   help="keep items the user interacted with in training and validation")
+    p.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--chunk-size", type=int, default=1024, help="users scored at once")
+    args = p.parse_args(argv)
+    try:
+        recommend(args.run_dir, args.out, args.users, args.k, args.include_seen, args.format,
+                  args.device, args.chunk_size)
+    except (DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
