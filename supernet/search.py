@@ -77,8 +77,7 @@ def search(config, data, graph, run_dir, device, log=print):
         model.load_state_dict(state["model"])
         weight_optimizer.load_state_dict(state["weight_optimizer"])
         architect.optimizer.load_state_dict(state["arch_optimizer"])
-        restore_rng = state["rng"]
-        checkpoint.restore_rng(restore_rng, samplers)
+        checkpoint.restore_rng(state["rng"], samplers)
         start_epoch, history = state["epoch"], state["history"]
         log(f"resumed from {run_dir / checkpoint.CHECKPOINT} after epoch {start_epoch}")
     logger = SearchLogger(run_dir / "tensorboard", space, purge_step=start_epoch)
