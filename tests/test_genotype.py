@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from data.graph import BipartiteGraph
 from data.interactions import DataConfig
 from supernet.config import RunConfig
 from supernet.genotype import (BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, derive,
@@ -16,15 +15,7 @@ from supernet.search_space import SearchSpace
 from supernet.standalone import StandaloneNet
 from supernet.trainer import run
 
-N_USERS, N_ITEMS = 7, 6
-
-
-def tiny_graph(seed=0):
-    rng = np.random.default_rng(seed)
-    r = rng.random((N_USERS, N_ITEMS)) < 0.45
-    r[-1, :] = False
-    pairs = np.argwhere(r)
-    return BipartiteGraph.from_pairs(pairs, N_USERS, N_ITEMS, dtype=torch.float64)
+from helpers import N_ITEMS, N_USERS, small_dataset, tiny_graph
 
 
 def test_round_trip_through_a_file(tmp_path):
@@ -144,14 +135,6 @@ def test_lightgcn_genotype_is_exactly_lightgcn():
 def test_mf_genotype_is_the_embedding_table():
     model = StandaloneNet(N_USERS, N_ITEMS, builtin("mf", dim=8))
     assert torch.equal(model(tiny_graph().to(dtype=torch.float32)), model.embedding)
-
-
-def small_dataset(path, n_users=40, n_items=30, seed=0):
-    rng = np.random.default_rng(seed)
-    lines = [f"u{u} i{i}" for u in range(n_users)
-             for i in rng.choice(n_items, size=rng.integers(6, 14), replace=False)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def small_config(tmp_path, **overrides):

@@ -18,15 +18,9 @@ from supernet.config import RunConfig
 from supernet.search import TrainingDiverged
 from supernet.trainer import run
 
+from helpers import small_dataset
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def small_dataset(path, n_users=40, n_items=30, seed=0):
-    rng = np.random.default_rng(seed)
-    lines = [f"u{u} i{i}" for u in range(n_users)
-             for i in rng.choice(n_items, size=rng.integers(6, 14), replace=False)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def small_config(tmp_path, out="run", **overrides):

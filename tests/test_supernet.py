@@ -4,22 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from data.graph import BipartiteGraph
 from supernet.architect import Architect
 from supernet.genotype import derive_from_model
 from supernet.loss import bpr_loss
 from supernet.model import ArchWeights, Supernet
 from supernet.search_space import SearchSpace
 
-N_USERS, N_ITEMS = 7, 6
-
-
-def tiny_graph(seed=0):
-    rng = np.random.default_rng(seed)
-    r = rng.random((N_USERS, N_ITEMS)) < 0.45
-    r[-1, :] = False
-    pairs = np.argwhere(r)
-    return pairs, BipartiteGraph.from_pairs(pairs, N_USERS, N_ITEMS, dtype=torch.float64)
+from helpers import N_ITEMS, N_USERS, tiny_graph, tiny_pairs
 
 
 def one_hot_chain(space, op, activation="relu", aggregation="mean"):
@@ -38,7 +29,7 @@ def one_hot_chain(space, op, activation="relu", aggregation="mean"):
 @pytest.mark.parametrize("aggregation", ["mean", "last", "concat", "weighted"])
 def test_one_hot_supernet_equals_standalone_chain(op, aggregation):
     torch.manual_seed(0)
-    _, graph = tiny_graph()
+    graph = tiny_graph()
     model = Supernet(N_USERS, N_ITEMS, dim=8, space=SearchSpace(n_nodes=3)).double()
     got = model(graph, one_hot_chain(model.space, op, "elu", aggregation))
     # the standalone network: h_j = elu(op_j(h_{j-1})), each op called on its own
@@ -60,7 +51,7 @@ def test_argmax_weights_follow_alpha():
 
 def test_gdas_runs_only_the_sampled_ops(monkeypatch):
     torch.manual_seed(0)
-    _, graph = tiny_graph()
+    graph = tiny_graph()
     model = Supernet(N_USERS, N_ITEMS, dim=8).double()
     calls = []
     for node_ops in model.node_ops:
@@ -86,7 +77,7 @@ def fixed_batches(pairs, seed=0):
 
 def test_second_order_hypergradient_matches_brute_force():
     torch.manual_seed(0)
-    pairs, graph = tiny_graph()
+    pairs, graph = tiny_pairs(), tiny_graph()
     space = SearchSpace(n_nodes=2)
     model = Supernet(N_USERS, N_ITEMS, dim=4, space=space, gat_heads=2).double()
     with torch.no_grad():           # away from the uniform point, so alpha gradients are large

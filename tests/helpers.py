@@ -1,0 +1,28 @@
+"""Small inputs shared by the tests."""
+import numpy as np
+import torch
+
+from data.graph import BipartiteGraph
+
+N_USERS, N_ITEMS = 7, 6
+
+
+def tiny_pairs(seed=0):
+    """Random (user, item) pairs of a 7 x 6 graph whose last user has no edge."""
+    rng = np.random.default_rng(seed)
+    r = rng.random((N_USERS, N_ITEMS)) < 0.45
+    r[-1, :] = False
+    return np.argwhere(r)
+
+
+def tiny_graph(seed=0):
+    return BipartiteGraph.from_pairs(tiny_pairs(seed), N_USERS, N_ITEMS, dtype=torch.float64)
+
+
+def small_dataset(path, n_users=40, n_items=30, seed=0):
+    """An interactions file of 6..13 random items per user, ids 'u0', 'i0', ..."""
+    rng = np.random.default_rng(seed)
+    lines = [f"u{u} i{i}" for u in range(n_users)
+             for i in rng.choice(n_items, size=rng.integers(6, 14), replace=False)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
