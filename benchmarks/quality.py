@@ -36,7 +36,8 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--work", default="runs/quality", help="where the run directories go")
     args = p.parse_args()
-    store = RESULTS / f"quality_{args.dataset}.json"
+    stem = args.dataset.replace("-", "")
+    store = RESULTS / f"quality_{stem}.json"
     done = json.loads(store.read_text()) if store.exists() else {"jobs": {}}
     work = Path(args.work)
 
@@ -44,7 +45,7 @@ def main():
         done["jobs"][key] = value
         done["machine"] = machine()
         write_json(store, done)
-        table(args.dataset, done)
+        table(args.dataset, stem, done)
 
     for seed in args.seeds:
         data = DataConfig(dataset=args.dataset, seed=seed)
@@ -96,7 +97,7 @@ def _short(genotype_dict):
     return Genotype.from_dict(genotype_dict).short()
 
 
-def table(dataset, done):
+def table(dataset, stem, done):
     groups = {}
     for key, job in done["jobs"].items():
         name = key.split(" | ")[0]
@@ -111,7 +112,7 @@ def table(dataset, done):
                      f"{np.mean([j['search_seconds'] for j in jobs]):.0f}",
                      f"{np.mean([j['retrain_seconds'] for j in jobs]):.0f}",
                      "; ".join(sorted({str(j['genotype']) for j in jobs}))))
-    save_table(f"quality_{dataset}", f"Quality on {dataset} (test metrics, mean ± std over seeds)",
+    save_table(f"quality_{stem}", f"Quality on {dataset} (test metrics, mean ± std over seeds)",
                ("system", "seeds", "test Recall@20", "test NDCG@20", "val Recall@20",
                 "search s", "retrain s", "architectures"), rows,
                ["Every architecture is retrained with the same protocol (Adam lr 5e-3, batch "

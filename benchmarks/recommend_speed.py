@@ -3,7 +3,6 @@ with seen items masked, write the TSV) next to the bare chunked matmul + top-k o
 users, in the same run. The model is random 64-d vectors over the dataset's real ids and splits."""
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np

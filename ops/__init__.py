@@ -15,3 +15,7 @@ def make_op(name, dim, **options):
     if name not in OPS:
         raise ValueError(f"unknown op {name!r}; choose one of {', '.join(OPS)}")
     return OPS[name](dim, **options)
+
+
+__all__ = ["ACTIVATIONS", "OPS", "GATConv", "GCNConv", "LightGCNConv", "SAGEConv", "Skip", "Zero",
+           "make_activation", "make_op", "propagate"]
