@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: timing and saving a markdown table with its command."""
+"""Shared by the benchmark scripts: flags, timing, saving a markdown table with its command."""
+import argparse
 import os
 import platform
 import sys
@@ -11,6 +12,21 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def parser(description):
+    """The flags every speed benchmark takes: --dataset (gowalla), --device (cpu), --dim (64)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--dataset", default="gowalla")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dim", type=int, default=64)
+    return p
+
+
+def device_and_sync(args):
+    """(torch device, the function that waits for it: None on the CPU)."""
+    device = torch.device(args.device)
+    return device, torch.cuda.synchronize if device.type == "cuda" else None
 
 
 def timed(fn, repeat=3, sync=None):

@@ -3,12 +3,11 @@
 The evaluation is timed next to its floor measured in the same run: the bare chunked
 matmul + top-k over the same users (no masking, no metrics).
 """
-import argparse
 import time
 
 import torch
 
-from common import save_table, timed
+from common import device_and_sync, parser, save_table, timed
 from data.graph import BipartiteGraph
 from data.interactions import DataConfig, load_interactions
 from data.sampler import BPRSampler
@@ -16,14 +15,10 @@ from supernet.evaluate import RankingEvaluator
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--dataset", default="gowalla")
-    p.add_argument("--device", default="cpu")
+    p = parser(__doc__)
     p.add_argument("--chunk-size", type=int, default=1024)
-    p.add_argument("--dim", type=int, default=64)
     args = p.parse_args()
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    device, sync = device_and_sync(args)
 
     start = time.perf_counter()
     data = load_interactions(DataConfig(dataset=args.dataset))

@@ -1,11 +1,10 @@
 """Forward + backward time of every candidate op on a dataset's graph (default Gowalla, d = 64),
 next to the floor measured in the same run: a plain torch.sparse CSR sparse-dense matmul of the
 same adjacency, forward + backward (A^T g, via autograd)."""
-import argparse
 
 import torch
 
-from common import save_table, timed
+from common import device_and_sync, parser, save_table, timed
 from data.graph import BipartiteGraph, csr_tensor
 from data.interactions import DataConfig, load_interactions
 from ops import OPS, make_op
@@ -14,14 +13,10 @@ TARGETS = {"lightgcn": 1.2, "gcn": 1.6, "sage": 1.6, "gat": 4.0}
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--dataset", default="gowalla")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dim", type=int, default=64)
+    p = parser(__doc__)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    device, sync = device_and_sync(args)
 
     data = load_interactions(DataConfig(dataset=args.dataset))
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)

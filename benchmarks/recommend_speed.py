@@ -1,29 +1,24 @@
 """Time to write the top-20 list of every user (recommend.py's path: load the run's bundle, rank
 with seen items masked, write the TSV) next to the bare chunked matmul + top-k of the same
 users, in the same run. The model is random 64-d vectors over the dataset's real ids and splits."""
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import save_table, timed
+from common import device_and_sync, parser, save_table, timed
 from data.interactions import DataConfig, load_interactions
 from supernet.files import save_torch
 from supernet.serving import recommend
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--dataset", default="gowalla")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dim", type=int, default=64)
+    p = parser(__doc__)
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--chunk-size", type=int, default=1024)
     args = p.parse_args()
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    device, sync = device_and_sync(args)
     data = load_interactions(DataConfig(dataset=args.dataset))
     seen = np.concatenate([data.train, data.val])
     reps = torch.randn(data.n_users + data.n_items, args.dim, generator=torch.Generator().manual_seed(0))

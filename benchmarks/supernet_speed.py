@@ -1,7 +1,6 @@
 """One supernet forward + backward (DARTS weights, every op on every edge) next to the sum of
 every candidate op run separately on every edge's input, in the same run; optionally the wall
 time of `python train.py` with its defaults (ml-100k)."""
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -9,7 +8,7 @@ import time
 
 import torch
 
-from common import ROOT, save_table, timed
+from common import ROOT, device_and_sync, parser, save_table, timed
 from data.graph import BipartiteGraph
 from data.interactions import DataConfig, load_interactions
 from ops import make_op
@@ -18,17 +17,13 @@ from supernet.search_space import SearchSpace
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--dataset", default="gowalla")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dim", type=int, default=64)
+    p = parser(__doc__)
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--train-wall", action="store_true",
                    help="also time `python train.py` with defaults (minutes)")
     args = p.parse_args()
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    device, sync = device_and_sync(args)
 
     data = load_interactions(DataConfig(dataset=args.dataset))
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
