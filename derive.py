@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from data.errors import exit_status
 from supernet.export import derive_run
 
 
@@ -13,12 +14,7 @@ def main(argv=None):
     p.add_argument("--inputs-per-node", type=int, default=1,
                    help="incoming edges kept per node (top-k by strongest non-zero op)")
     args = p.parse_args(argv)
-    try:
-        derive_run(args.run_dir, args.out, args.inputs_per_node)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: derive_run(args.run_dir, args.out, args.inputs_per_node))
 
 
 if __name__ == "__main__":

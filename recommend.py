@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from data.errors import DataError
+from data.errors import exit_status
 from supernet.serving import recommend
 
 
@@ -20,13 +20,9 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--chunk-size", type=int, default=1024, help="users scored at once")
     args = p.parse_args(argv)
-    try:
-        recommend(args.run_dir, args.out, args.users, args.k, args.include_seen, args.format,
-                  args.device, args.chunk_size)
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: recommend(args.run_dir, args.out, args.users, args.k,
+                                         args.include_seen, args.format, args.device,
+                                         args.chunk_size))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from data.errors import DataError
+from data.errors import DataError, exit_status
 from data.interactions import DataConfig
 from data.readers import FORMATS
 from supernet.config import RunConfig
@@ -102,13 +102,8 @@ def config_from_args(args):
 
 
 def main(argv=None):
-    try:
-        args = parse_args(argv)
-        run(config_from_args(args), resume=bool(args.resume))
-    except (DataError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    args = parse_args(argv)
+    return exit_status(lambda: run(config_from_args(args), resume=bool(args.resume)))
 
 
 if __name__ == "__main__":

@@ -56,10 +56,6 @@ class Interactions:
     def n_items(self):
         return len(self.item_ids)
 
-    def csr(self, pairs):
-        """Per-user item lists of ``pairs`` as (indptr (n_users+1,), items) int64 arrays."""
-        return pairs_to_csr(pairs, self.n_users)
-
     def fingerprint(self):
         """sha256 of the ids and the three splits: equal fingerprints, equal data."""
         digest = hashlib.sha256()
