@@ -52,6 +52,9 @@ def parse_args(argv=None):
                    help="evaluations without a better val recall before early stopping")
     t.add_argument("--refit", action="store_true",
                    help="after early stopping, retrain on train + val for the chosen epochs")
+    t.add_argument("--checkpoint-seconds", type=float, default=DEFAULTS.checkpoint_seconds,
+                   help="retraining: least seconds between checkpoints (a search saves "
+                        "every epoch)")
     t.add_argument("--dim", type=int, default=DEFAULTS.dim, help="embedding width d")
     t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     t.add_argument("--lr", type=float, default=DEFAULTS.lr, help="Adam learning rate of weights")

@@ -38,6 +38,7 @@ class RunConfig:
     genotype: Optional[str] = None     # a genotype file or a built-in name
     patience: int = 10                 # evaluations without a better val recall before stopping
     refit: bool = False                # after early stopping, retrain on train + val
+    checkpoint_seconds: float = 60.0   # retraining: least seconds between two checkpoints
     trials: Optional[int] = None       # random search: number of sampled architectures
     budget_seconds: Optional[float] = None  # random search: wall-clock budget
 

@@ -6,6 +6,7 @@ split scored once at the end. ``refit``: then train a fresh model on train + val
 chosen number of epochs and score test with it.
 """
 import copy
+import math
 import random
 import time
 
@@ -14,6 +15,7 @@ import torch
 
 from data.graph import BipartiteGraph
 from data.sampler import BPRSampler
+from . import checkpoint
 from .evaluate import RankingEvaluator
 from .files import save_torch
 from .genotype import resolve, sample
@@ -28,52 +30,84 @@ def new_model(genotype, data, config, device):
                          config.gat_dropout).to(device)
 
 
-def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, log=print, label=""):
+def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, log=print, label="",
+        resume=None, save=None):
     """Train ``model`` for up to ``epochs``; with an evaluator, stop early on its Recall@K and
-    restore the best weights. Returns (best epoch, best metrics or None, history)."""
+    restore the best weights. Returns (best epoch, best metrics or None, history).
+
+    ``save(state)`` gets everything needed to continue exactly (weights, optimizer, sampler and
+    torch random states, the early-stopping bookkeeping) after an epoch once
+    ``config.checkpoint_seconds`` have passed since the last save, and when training ends;
+    ``resume`` is such a state to continue from. The loss is checked once per epoch, so a GPU
+    never waits for the host inside an epoch.
+    """
     k = config.topk[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     sampler = BPRSampler(train_pairs, model.n_users, model.n_items, seed=[config.seed, 1])
-    best_epoch, best_metrics, best_state, bad, history = epochs, None, None, 0, []
-    started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    progress = {"epoch": 0, "stopped": False, "best_epoch": epochs, "best_metrics": None,
+                "best_state": None, "bad": 0, "history": [], "seconds": 0.0}
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        checkpoint.restore_rng(resume["rng"], [sampler])
+        progress = resume["progress"]
+        log(f"{label}resumed after epoch {progress['epoch']}")
+
+    def save_now():
+        save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+              "rng": checkpoint.rng_state([sampler]), "progress": progress})
+        return time.perf_counter(), progress["epoch"]
+
+    last_save, saved_epoch = time.perf_counter(), progress["epoch"]
+    while not progress["stopped"] and progress["epoch"] < epochs:
+        epoch_start = time.perf_counter()
+        epoch = progress["epoch"] + 1
         model.train()
-        total, steps = 0.0, 0
+        total, steps = torch.zeros((), device=device), 0
         for steps, batch in enumerate(sampler.batches(config.batch_size, device), 1):
             loss, _ = bpr_loss(model(graph), model.embedding, *batch, model.n_users, config.l2)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{label}training loss became {loss.item()} in epoch "
-                                       f"{epoch}, step {steps}; lower --lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item()
-        record = {"epoch": epoch, "train_loss": total / max(steps, 1)}
-        if evaluator is not None and (epoch % config.eval_every == 0 or epoch == epochs):
+            total += loss.detach()
+        record = {"epoch": epoch, "train_loss": total.item() / max(steps, 1)}
+        if not math.isfinite(record["train_loss"]):
+            raise TrainingDiverged(f"{label}training loss became {record['train_loss']} in "
+                                   f"epoch {epoch}; lower --lr")
+        report = epoch % config.eval_every == 0 or epoch == epochs
+        line = f"{label}epoch {epoch}/{epochs}  train {record['train_loss']:.4f}"
+        if evaluator is not None and report:
             model.eval()
             with torch.no_grad():
                 reps = model(graph)
                 metrics = evaluator(reps[:model.n_users], reps[model.n_users:])
             record.update({f"val_{m}": v for m, v in metrics.items() if "@" in m})
-            improved = best_metrics is None or metrics[f"recall@{k}"] > best_metrics[f"recall@{k}"]
+            best = progress["best_metrics"]
+            improved = best is None or metrics[f"recall@{k}"] > best[f"recall@{k}"]
             if improved:
-                best_epoch, best_metrics, bad = epoch, metrics, 0
-                best_state = copy.deepcopy(model.state_dict())
+                progress.update(best_epoch=epoch, best_metrics=metrics, bad=0,
+                                best_state=copy.deepcopy(model.state_dict()))
             else:
-                bad += 1
-            elapsed = time.perf_counter() - started
-            log(f"{label}epoch {epoch}/{epochs}  train {record['train_loss']:.4f}  "
-                f"val recall@{k} {metrics[f'recall@{k}']:.4f}  ndcg@{k} {metrics[f'ndcg@{k}']:.4f}"
-                f"{'  *' if improved else ''}  | {format_seconds(elapsed)} elapsed")
-            if bad >= config.patience:
-                log(f"{label}early stop: no better val recall@{k} in {bad} evaluations; "
-                    f"best epoch {best_epoch}")
-                history.append(record)
-                break
-        history.append(record)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return best_epoch, best_metrics, history
+                progress["bad"] += 1
+            progress["stopped"] = progress["bad"] >= config.patience
+            line += (f"  val recall@{k} {metrics[f'recall@{k}']:.4f}  "
+                     f"ndcg@{k} {metrics[f'ndcg@{k}']:.4f}{'  *' if improved else ''}")
+        progress["seconds"] += time.perf_counter() - epoch_start
+        record["seconds"] = progress["seconds"]
+        progress["history"].append(record)
+        progress["epoch"] = epoch
+        if report:
+            log(f"{line}  | {format_seconds(progress['seconds'])} training")
+        if progress["stopped"]:
+            log(f"{label}early stop: no better val recall@{k} in {progress['bad']} evaluations; "
+                f"best epoch {progress['best_epoch']}")
+        if save is not None and time.perf_counter() - last_save >= config.checkpoint_seconds:
+            last_save, saved_epoch = save_now()
+    if save is not None and saved_epoch != progress["epoch"]:
+        save_now()
+    if progress["best_state"] is not None:
+        model.load_state_dict(progress["best_state"])
+    return progress["best_epoch"], progress["best_metrics"], progress["history"]
 
 
 def _evaluator(data, heldout, exclude, config, device, cold_start_fallback=False):
@@ -114,24 +148,40 @@ def finish(model, graph, genotype, data, config, run_dir, device):
 
 
 def retrain(config, data, graph, run_dir, device, log=print):
+    """Select the epoch on validation, optionally refit on train + val, score test once.
+    Continues from RUN_DIR's checkpoint when there is one (``train.py --resume``)."""
     genotype = resolve(config.genotype, config.dim)
     log(f"retraining {config.genotype}:\n{genotype.describe()}")
-    torch.manual_seed(config.seed)
-    model = new_model(genotype, data, config, device)
-    val_eval = _evaluator(data, data.val, [data.train], config, device)
-    best_epoch, val_metrics, history = fit(model, graph, data.train, config, device,
-                                           config.epochs, val_eval, log)
+    state = checkpoint.load(run_dir, device)
+    selection = state["selection"] if state is not None and state["phase"] == "refit" else None
+    if selection is None:
+        torch.manual_seed(config.seed)
+        model = new_model(genotype, data, config, device)
+        val_eval = _evaluator(data, data.val, [data.train], config, device)
+        best_epoch, val_metrics, history = fit(
+            model, graph, data.train, config, device, config.epochs, val_eval, log,
+            resume=state and state["fit"],
+            save=lambda fit_state: checkpoint.save(run_dir, phase="select", fit=fit_state))
+        selection = {"epoch": best_epoch, "val": val_metrics, "history": history}
+        state = None
     if config.refit:
-        log(f"refit: training a fresh model on train + val for {best_epoch} epochs")
+        log(f"refit: training a fresh model on train + val for {selection['epoch']} epochs")
         train_val = np.concatenate([data.train, data.val])
         graph = BipartiteGraph.from_pairs(train_val, data.n_users, data.n_items).to(device)
         torch.manual_seed(config.seed)
         model = new_model(genotype, data, config, device)
-        fit(model, graph, train_val, config, device, best_epoch, log=log)
+        _, _, refit_history = fit(
+            model, graph, train_val, config, device, selection["epoch"], log=log,
+            label="refit ", resume=state and state["fit"],
+            save=lambda fit_state: checkpoint.save(run_dir, phase="refit", selection=selection,
+                                                   fit=fit_state))
     test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
-    return {"mode": "retrain", "genotype": genotype.to_dict(), "val": val_metrics,
-            "test": test_metrics, "epoch": best_epoch, "refit": config.refit,
-            "history": history}
+    seconds = selection["history"][-1]["seconds"] if selection["history"] else 0.0
+    if config.refit and refit_history:
+        seconds += refit_history[-1]["seconds"]
+    return {"mode": "retrain", "genotype": genotype.to_dict(), "val": selection["val"],
+            "test": test_metrics, "epoch": selection["epoch"], "refit": config.refit,
+            "train_seconds": seconds, "history": selection["history"]}
 
 
 def random_search(config, data, graph, run_dir, device, log=print):

@@ -5,11 +5,13 @@ import random
 import pytest
 import torch
 
-from data.interactions import DataConfig
+import supernet.retrain as retrain_module
+from data.interactions import DataConfig, load_interactions
 from supernet.config import RunConfig
 from supernet.genotype import (BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, derive,
                                sample)
 from supernet.model import ArchWeights, Supernet
+from supernet.search import TrainingDiverged
 from supernet.search_space import SearchSpace
 from supernet.standalone import StandaloneNet
 from supernet.trainer import run
@@ -162,6 +164,60 @@ def test_refit_and_genotype_file(tmp_path):
     results = run(small_config(tmp_path, genotype=str(tmp_path / "g.json"), refit=True,
                                epochs=6), log=lambda *a: None)
     assert results["refit"] is True and results["genotype"]["nodes"][1]["inputs"] == [[1, "sage"]]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def quiet(*args):
+    pass
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
+    """The process dies right after a checkpoint (in the selection phase, or in the refit);
+    --resume then ends exactly where a straight run ends."""
+    settings = dict(checkpoint_seconds=0, refit=refit, genotype="gat", gat_dropout=0.3)
+    straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings), log=quiet)
+    real_save = retrain_module.checkpoint.save
+    stop_in = "refit" if refit else "select"
+
+    def save_then_stop(run_dir, **state):
+        real_save(run_dir, **state)
+        if state["phase"] == stop_in and state["fit"]["progress"]["epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(retrain_module.checkpoint, "save", save_then_stop)
+    split = small_config(tmp_path, out=str(tmp_path / "split"), **settings)
+    with pytest.raises(Interrupted):
+        run(split, log=quiet)
+    monkeypatch.setattr(retrain_module.checkpoint, "save", real_save)
+    resumed = run(split, resume=True, log=quiet)
+    for key in ("val", "test", "epoch", "refit"):
+        assert resumed[key] == straight[key], key
+    assert [h["train_loss"] for h in resumed["history"]] == \
+        [h["train_loss"] for h in straight["history"]]
+    models = [torch.load(tmp_path / name / "model.pt", weights_only=False)["model"]
+              for name in ("straight", "split")]
+    assert all(torch.equal(models[0][key], models[1][key]) for key in models[0])
+
+
+def test_retrain_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    real, calls = retrain_module.bpr_loss, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, bpr = real(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan"), bpr) if calls["n"] > steps_per_epoch + 1 else (loss, bpr)
+
+    steps_per_epoch = -(-len(load_interactions(small_config(tmp_path).data).train) // 32)
+    monkeypatch.setattr(retrain_module, "bpr_loss", poisoned)
+    config = small_config(tmp_path, checkpoint_seconds=0)
+    with pytest.raises(TrainingDiverged, match="nan in epoch 2"):
+        run(config, log=quiet)
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert saved["phase"] == "select" and saved["fit"]["progress"]["epoch"] == 1
 
 
 def test_random_search_picks_by_validation(tmp_path):
