@@ -42,7 +42,7 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, log=p
     never waits for the host inside an epoch.
     """
     k = config.topk[0]
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     sampler = BPRSampler(train_pairs, model.n_users, model.n_items, seed=[config.seed, 1])
     progress = {"epoch": 0, "stopped": False, "best_epoch": epochs, "best_metrics": None,
                 "best_state": None, "bad": 0, "history": [], "seconds": 0.0}

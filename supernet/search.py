@@ -52,7 +52,7 @@ def search(config, data, graph, run_dir, device, log=print):
     torch.manual_seed(config.seed)
     model = Supernet(data.n_users, data.n_items, config.dim, space, config.gat_heads,
                      config.gat_dropout).to(device)
-    weight_optimizer = torch.optim.Adam(model.weight_parameters(), lr=config.lr)
+    weight_optimizer = torch.optim.Adam(model.weight_parameters(), lr=config.lr, fused=True)
     architect = Architect(model, None, config.arch_lr, (0.5, 0.999), config.arch_weight_decay,
                           config.order, config.unrolled_lr or config.lr)
     if config.order == 2 and config.strategy != "darts":

@@ -7,6 +7,7 @@ import torch
 from supernet.architect import Architect
 from supernet.genotype import derive_from_model
 from supernet.loss import bpr_loss
+from supernet.mixing import mix
 from supernet.model import ArchWeights, Supernet
 from supernet.search_space import SearchSpace
 
@@ -23,6 +24,22 @@ def one_hot_chain(space, op, activation="relu", aggregation="mean"):
     agg = torch.zeros(len(space.aggregations), dtype=torch.float64)
     agg[space.aggregations.index(aggregation)] = 1
     return ArchWeights(ops, acts, agg)
+
+
+def test_mix_matches_autograd_weighted_sum():
+    torch.manual_seed(0)
+    w = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    ys = [torch.randn(5, 4, dtype=torch.float64, requires_grad=k != 1) for k in range(3)]
+    upstream = torch.randn(5, 4, dtype=torch.float64)
+    ours = mix(w, ys)
+    want = sum(w[k] * ys[k] for k in range(3))
+    torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
+    inputs = [w, ys[0], ys[2]]
+    for got, expected in zip(torch.autograd.grad(ours, inputs, upstream),
+                             torch.autograd.grad(want, inputs, upstream)):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda w, a, c: mix(w, [a, ys[1].detach(), c]),
+                                    (w, ys[0], ys[2]))
 
 
 @pytest.mark.parametrize("op", ["lightgcn", "gcn", "sage", "gat", "skip"])
