@@ -160,7 +160,7 @@ def retrain(config, data, graph, run_dir, device, log=print):
         val_eval = _evaluator(data, data.val, [data.train], config, device)
         best_epoch, val_metrics, history = fit(
             model, graph, data.train, config, device, config.epochs, val_eval, log,
-            resume=state and state["fit"],
+            resume=state["fit"] if state else None,
             save=lambda fit_state: checkpoint.save(run_dir, phase="select", fit=fit_state))
         selection = {"epoch": best_epoch, "val": val_metrics, "history": history}
         state = None
@@ -172,7 +172,7 @@ def retrain(config, data, graph, run_dir, device, log=print):
         model = new_model(genotype, data, config, device)
         _, _, refit_history = fit(
             model, graph, train_val, config, device, selection["epoch"], log=log,
-            label="refit ", resume=state and state["fit"],
+            label="refit ", resume=state["fit"] if state else None,
             save=lambda fit_state: checkpoint.save(run_dir, phase="refit", selection=selection,
                                                    fit=fit_state))
     test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
