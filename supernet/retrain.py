@@ -18,7 +18,7 @@ from data.sampler import BPRSampler
 from . import checkpoint
 from .evaluate import RankingEvaluator
 from .files import save_torch
-from .genotype import resolve, sample
+from .genotype import Genotype, resolve, sample
 from .loss import bpr_loss
 from .search import TrainingDiverged, format_seconds
 from .search_space import SearchSpace
@@ -187,15 +187,24 @@ def retrain(config, data, graph, run_dir, device, log=print):
 def random_search(config, data, graph, run_dir, device, log=print):
     """Sample architectures of the search space, retrain each with early stopping, keep the best
     by validation Recall@K; stops after ``trials`` or once ``budget_seconds`` have passed (the
-    trial running then finishes). Test is scored once, for the chosen architecture."""
+    trial running then finishes). Test is scored once, for the chosen architecture.
+
+    A checkpoint after every trial (the trials so far, the best one's weights, the sampler's
+    random state, the time spent) lets ``--resume`` continue with the next trial; a trial that
+    was cut off is run again from its start, which gives the same result."""
     if config.trials is None and config.budget_seconds is None:
         raise ValueError("--strategy random needs --trials N or --budget-seconds S")
     space = SearchSpace(n_nodes=config.n_nodes, ops=tuple(config.ops))
     rng = random.Random(config.seed)
     val_eval = _evaluator(data, data.val, [data.train], config, device)
     k = config.topk[0]
-    started = time.perf_counter()
-    trials, best = [], None
+    trials, best, spent = [], None, 0.0
+    state = checkpoint.load(run_dir, device)
+    if state is not None:
+        trials, best, spent = state["trials"], state["best"], state["seconds"]
+        rng.setstate(state["rng"])
+        log(f"resumed after {len(trials)} trials ({format_seconds(spent)})")
+    started = time.perf_counter() - spent
     while (config.trials is None or len(trials) < config.trials) and (
             config.budget_seconds is None or time.perf_counter() - started < config.budget_seconds
             or not trials):
@@ -212,14 +221,17 @@ def random_search(config, data, graph, run_dir, device, log=print):
                        "seconds": time.perf_counter() - trial_start})
         log(f"{label}val recall@{k} {metrics[f'recall@{k}']:.4f} at epoch {epoch} "
             f"({format_seconds(time.perf_counter() - trial_start)})")
-        if best is None or metrics[f"recall@{k}"] > best[2][f"recall@{k}"]:
-            best = (genotype, copy.deepcopy(model.state_dict()), metrics, epoch)
-    genotype, state, val_metrics, epoch = best
+        if best is None or metrics[f"recall@{k}"] > best["val"][f"recall@{k}"]:
+            best = {"genotype": genotype.to_dict(), "model": copy.deepcopy(model.state_dict()),
+                    "val": metrics, "epoch": epoch}
+        checkpoint.save(run_dir, phase="random", trials=trials, best=best, rng=rng.getstate(),
+                        seconds=time.perf_counter() - started)
+    genotype = Genotype.from_dict(best["genotype"])
     model = new_model(genotype, data, config, device)
-    model.load_state_dict(state)
+    model.load_state_dict(best["model"])
     test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
     genotype.save(run_dir / "genotype.json")
     log(f"random search: {len(trials)} trials in {format_seconds(time.perf_counter() - started)};"
         f" best by validation:\n{genotype.describe()}")
-    return {"mode": "random", "genotype": genotype.to_dict(), "val": val_metrics,
-            "test": test_metrics, "epoch": epoch, "trials": trials}
+    return {"mode": "random", "genotype": genotype.to_dict(), "val": best["val"],
+            "test": test_metrics, "epoch": best["epoch"], "trials": trials}

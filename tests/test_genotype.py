@@ -227,3 +227,24 @@ def test_random_search_picks_by_validation(tmp_path):
     assert results["val"]["recall@20"] == max(t["val_recall"] for t in results["trials"])
     assert Genotype.load(tmp_path / "run" / "genotype.json").to_dict()["nodes"] == \
         results["genotype"]["nodes"]
+
+
+def test_random_search_resume_equals_straight_run(tmp_path, monkeypatch):
+    settings = dict(genotype=None, strategy="random", trials=3, epochs=4)
+    straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings), log=quiet)
+    real_save = retrain_module.checkpoint.save
+
+    def save_then_stop(run_dir, **state):      # dies in trial 2, after trial 1's checkpoint
+        real_save(run_dir, **state)
+        raise Interrupted
+
+    monkeypatch.setattr(retrain_module.checkpoint, "save", save_then_stop)
+    split = small_config(tmp_path, out=str(tmp_path / "split"), **settings)
+    with pytest.raises(Interrupted):
+        run(split, log=quiet)
+    monkeypatch.setattr(retrain_module.checkpoint, "save", real_save)
+    resumed = run(split, resume=True, log=quiet)
+    strip = lambda trials: [{k: v for k, v in t.items() if k != "seconds"} for t in trials]
+    assert strip(resumed["trials"]) == strip(straight["trials"])
+    for key in ("genotype", "val", "test", "epoch"):
+        assert resumed[key] == straight[key], key
