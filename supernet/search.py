@@ -1,5 +1,6 @@
 """The supernet search: bilevel optimization of weights (train batches) and alpha (validation
 batches), with per-epoch evaluation, TensorBoard and resumable checkpoints."""
+import math
 import time
 from functools import partial
 
@@ -38,13 +39,14 @@ def _batch_loss(model, graph, config, strategy, tau, batch):
     return loss
 
 
-def _check_finite(loss, what, epoch, step, run_dir, completed):
-    if not torch.isfinite(loss):
-        kept = (f"the checkpoint of epoch {completed} in {run_dir} is intact; lower --lr or "
-                f"--arch-lr and continue with --resume {run_dir}") if completed else \
+def _check_finite(mean_loss, what, epoch, run_dir):
+    """Raise when an epoch's mean loss is NaN or infinite (checked once per epoch, so a GPU
+    never waits for the host inside an epoch)."""
+    if not math.isfinite(mean_loss):
+        kept = (f"the checkpoint of epoch {epoch} in {run_dir} is intact; lower --lr or "
+                f"--arch-lr and continue with --resume {run_dir}") if epoch else \
             "no checkpoint was written yet"
-        raise TrainingDiverged(f"{what} loss became {loss.item()} in epoch {epoch + 1}, "
-                               f"step {step}: {kept}")
+        raise TrainingDiverged(f"{what} loss became {mean_loss} in epoch {epoch + 1}: {kept}")
 
 
 def search(config, data, graph, run_dir, device, log=print):
@@ -99,22 +101,22 @@ def search(config, data, graph, run_dir, device, log=print):
         search_alpha = epoch >= config.warmup_epochs
         model.train()
         val_batches = _cycle(val_sampler, config.batch_size, device)
-        train_total = arch_total = 0.0
+        train_total = torch.zeros((), device=device)
+        arch_total = torch.zeros((), device=device)
         steps = 0
         for steps, batch in enumerate(train_sampler.batches(config.batch_size, device), 1):
             if search_alpha:
-                arch_loss = architect.step(batch, next(val_batches))
-                _check_finite(arch_loss, "validation", epoch, steps, run_dir, epoch)
-                arch_total += arch_loss.item()
+                arch_total += architect.step(batch, next(val_batches))
             weight_optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(batch)
-            _check_finite(loss.detach(), "training", epoch, steps, run_dir, epoch)
             loss.backward()
             weight_optimizer.step()
-            train_total += loss.item()
+            train_total += loss.detach()
+        _check_finite(arch_total.item(), "validation", epoch, run_dir)
+        _check_finite(train_total.item(), "training", epoch, run_dir)
         _, val_loss, metrics = evaluate()
         genotype = derive_from_model(model)
-        record = {"epoch": epoch + 1, "train_loss": train_total / max(steps, 1),
+        record = {"epoch": epoch + 1, "train_loss": train_total.item() / max(steps, 1),
                   "val_loss": val_loss, "alpha_steps": steps if search_alpha else 0,
                   "tau": tau if config.strategy == "gdas" else None,
                   **{f"val_{name}": value for name, value in metrics.items() if "@" in name},
