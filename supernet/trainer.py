@@ -27,8 +27,9 @@ def run_dir(config: RunConfig):
 
 
 def run(config: RunConfig, resume=False, log=print):
-    """Search (continuing the checkpoint in the run directory when ``resume``); returns the
-    results dict also written to RUN_DIR/results.json."""
+    """Search, random search or retraining, as ``config`` says (continuing the checkpoint in
+    the run directory when ``resume``); returns the results dict also written to
+    RUN_DIR/results.json."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     out = run_dir(config)
