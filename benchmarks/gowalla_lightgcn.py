@@ -17,9 +17,12 @@ from pathlib import Path
 import torch
 
 from common import save_table
-from data.interactions import DataConfig
+from data.graph import BipartiteGraph
+from data.interactions import DataConfig, load_interactions
 from supernet.checkpoint import CHECKPOINT
 from supernet.config import RunConfig
+from supernet.genotype import resolve
+from supernet.retrain import new_model, score_test
 from supernet.search import format_seconds
 from supernet.trainer import run
 
@@ -33,20 +36,40 @@ def paper_config(args):
                      refit=not args.no_refit)
 
 
-def curve(run_dir):
+def load_state(run_dir):
+    return torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+
+
+def curve(state, finished):
     """(selection history, refit history, phase) of the run so far."""
-    results = run_dir / "results.json"
-    state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
     progress = state["fit"]["progress"]
     if state["phase"] == "select":
-        return progress["history"], [], "selection" if not results.exists() else "done"
-    phase = "done" if results.exists() else "refit"
-    return state["selection"]["history"], progress["history"], phase
+        return progress["history"], [], "done" if finished else "selection"
+    return state["selection"]["history"], progress["history"], "done" if finished else "refit"
+
+
+def interim_test(state, config):
+    """(epoch, test metrics) of the selection phase's best weights so far. Reported only to show
+    progress; no choice is made with it (the epoch is chosen on validation)."""
+    progress = state["fit"]["progress"]
+    if state["phase"] != "select" or progress["best_state"] is None:
+        return None
+    config = RunConfig.from_dict(config)
+    data = load_interactions(config.data)
+    graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
+    model = new_model(resolve(config.genotype, config.dim), data, config, "cpu")
+    model.load_state_dict(progress["best_state"])
+    model.eval()
+    with torch.no_grad():
+        reps = model(graph)
+    return progress["best_epoch"], score_test(reps, data, config, "cpu")
 
 
 def report(run_dir, device_label, report_only):
     config = json.loads((run_dir / "config.json").read_text())
-    selection, refit, phase = curve(run_dir)
+    results_path = run_dir / "results.json"
+    state = load_state(run_dir)
+    selection, refit, phase = curve(state, results_path.exists())
     rows = [(h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_recall@20']:.4f}",
              f"{h['val_ndcg@20']:.4f}", format_seconds(h["seconds"]))
             for h in selection if "val_recall@20" in h]
@@ -64,7 +87,6 @@ def report(run_dir, device_label, report_only):
     if refit:
         notes.append(f"Refit on train + validation: {refit[-1]['epoch']} epochs in "
                      f"{format_seconds(refit[-1]['seconds'])}.")
-    results_path = run_dir / "results.json"
     if results_path.exists():
         results = json.loads(results_path.read_text())
         test = results["test"]
@@ -73,6 +95,12 @@ def report(run_dir, device_label, report_only):
             f"Recall@20 {test['recall@20']:.4f} (paper {PAPER['recall@20']}), NDCG@20 "
             f"{test['ndcg@20']:.4f} (paper {PAPER['ndcg@20']}); training time "
             f"{format_seconds(results['train_seconds'])} in all.")
+    elif (interim := interim_test(state, config)) is not None:
+        epoch, test = interim
+        notes.append(f"Run in progress. Test of the best weights so far (epoch {epoch}, best on "
+                     f"validation; shown for progress only, nothing is chosen with it): "
+                     f"Recall@20 {test['recall@20']:.4f}, NDCG@20 {test['ndcg@20']:.4f} "
+                     f"(paper {PAPER['recall@20']} / {PAPER['ndcg@20']}).")
     save_table(f"gowalla_lightgcn_{device_label}",
                "Gowalla (LightGCN's split), `lightgcn` genotype, the paper's settings",
                ["epoch", "train loss", "val Recall@20", "val NDCG@20", "training time"], rows,

@@ -132,11 +132,17 @@ def _representations(model, graph):
     return model(graph)
 
 
+def score_test(reps, data, config, device):
+    """Test metrics of representations (N, d): training and validation items masked, users
+    without either ranked by popularity (as recommend.py serves them)."""
+    evaluator = _evaluator(data, data.test, [data.train, data.val], config, device, True)
+    return evaluator(reps[:data.n_users], reps[data.n_users:])
+
+
 def finish(model, graph, genotype, data, config, run_dir, device):
     """Score test once and save what serving needs (model.pt); returns the test metrics."""
     reps = _representations(model, graph)
-    evaluator = _evaluator(data, data.test, [data.train, data.val], config, device, True)
-    test_metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
+    test_metrics = score_test(reps, data, config, device)
     cold, popularity = cold_start(data)
     save_torch(run_dir / "model.pt", {
         "model": model.state_dict(), "genotype": genotype.to_dict(), "config": config.to_dict(),
