@@ -174,18 +174,15 @@ def quiet(*args):
     pass
 
 
-@pytest.mark.parametrize("refit", [False, True])
-def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
-    """The process dies right after a checkpoint (in the selection phase, or in the refit);
-    --resume then ends exactly where a straight run ends."""
-    settings = dict(checkpoint_seconds=0, refit=refit, genotype="gat", gat_dropout=0.3)
+def straight_and_resumed(tmp_path, monkeypatch, stop_after, **settings):
+    """Results of a straight run and of a run that dies right after the first checkpoint for
+    which ``stop_after(state)`` holds and is then continued with --resume."""
     straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings), log=quiet)
     real_save = retrain_module.checkpoint.save
-    stop_in = "refit" if refit else "select"
 
     def save_then_stop(run_dir, **state):
         real_save(run_dir, **state)
-        if state["phase"] == stop_in and state["fit"]["progress"]["epoch"] == 2:
+        if stop_after(state):
             raise Interrupted
 
     monkeypatch.setattr(retrain_module.checkpoint, "save", save_then_stop)
@@ -193,7 +190,18 @@ def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
     with pytest.raises(Interrupted):
         run(split, log=quiet)
     monkeypatch.setattr(retrain_module.checkpoint, "save", real_save)
-    resumed = run(split, resume=True, log=quiet)
+    return straight, run(split, resume=True, log=quiet)
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
+    """The process dies right after a checkpoint (in the selection phase, or in the refit);
+    --resume then ends exactly where a straight run ends."""
+    stop_in = "refit" if refit else "select"
+    straight, resumed = straight_and_resumed(
+        tmp_path, monkeypatch,
+        lambda state: state["phase"] == stop_in and state["fit"]["progress"]["epoch"] == 2,
+        checkpoint_seconds=0, refit=refit, genotype="gat", gat_dropout=0.3)
     for key in ("val", "test", "epoch", "refit"):
         assert resumed[key] == straight[key], key
     assert [h["train_loss"] for h in resumed["history"]] == \
@@ -230,20 +238,9 @@ def test_random_search_picks_by_validation(tmp_path):
 
 
 def test_random_search_resume_equals_straight_run(tmp_path, monkeypatch):
-    settings = dict(genotype=None, strategy="random", trials=3, epochs=4)
-    straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings), log=quiet)
-    real_save = retrain_module.checkpoint.save
-
-    def save_then_stop(run_dir, **state):      # dies in trial 2, after trial 1's checkpoint
-        real_save(run_dir, **state)
-        raise Interrupted
-
-    monkeypatch.setattr(retrain_module.checkpoint, "save", save_then_stop)
-    split = small_config(tmp_path, out=str(tmp_path / "split"), **settings)
-    with pytest.raises(Interrupted):
-        run(split, log=quiet)
-    monkeypatch.setattr(retrain_module.checkpoint, "save", real_save)
-    resumed = run(split, resume=True, log=quiet)
+    straight, resumed = straight_and_resumed(      # dies in trial 2, after trial 1's checkpoint
+        tmp_path, monkeypatch, lambda state: True,
+        genotype=None, strategy="random", trials=3, epochs=4)
     strip = lambda trials: [{k: v for k, v in t.items() if k != "seconds"} for t in trials]
     assert strip(resumed["trials"]) == strip(straight["trials"])
     for key in ("genotype", "val", "test", "epoch"):
