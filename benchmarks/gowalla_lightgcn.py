@@ -22,7 +22,7 @@ from data.interactions import DataConfig, load_interactions
 from supernet.checkpoint import CHECKPOINT
 from supernet.config import RunConfig
 from supernet.genotype import resolve
-from supernet.retrain import new_model, score_test
+from supernet.retrain import new_model, representations, score_test
 from supernet.search import format_seconds
 from supernet.trainer import run
 
@@ -59,13 +59,19 @@ def interim_test(state, config):
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
     model = new_model(resolve(config.genotype, config.dim), data, config, "cpu")
     model.load_state_dict(progress["best_state"])
-    model.eval()
-    with torch.no_grad():
-        reps = model(graph)
-    return progress["best_epoch"], score_test(reps, data, config, "cpu")
+    return progress["best_epoch"], score_test(representations(model, graph), data, config, "cpu")
 
 
-def report(run_dir, device_label, report_only):
+def device_label(config, results_path):
+    """cpu or cuda: where the run trained (results.json), else where its config says."""
+    device = (json.loads(results_path.read_text())["device"] if results_path.exists()
+              else config["device"])
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return device.split(":")[0]
+
+
+def report(run_dir, report_only):
     config = json.loads((run_dir / "config.json").read_text())
     results_path = run_dir / "results.json"
     state = load_state(run_dir)
@@ -101,7 +107,7 @@ def report(run_dir, device_label, report_only):
                      f"validation; shown for progress only, nothing is chosen with it): "
                      f"Recall@20 {test['recall@20']:.4f}, NDCG@20 {test['ndcg@20']:.4f} "
                      f"(paper {PAPER['recall@20']} / {PAPER['ndcg@20']}).")
-    save_table(f"gowalla_lightgcn_{device_label}",
+    save_table(f"gowalla_lightgcn_{device_label(config, results_path)}",
                "Gowalla (LightGCN's split), `lightgcn` genotype, the paper's settings",
                ["epoch", "train loss", "val Recall@20", "val NDCG@20", "training time"], rows,
                notes)
@@ -124,12 +130,7 @@ def main():
         config = (RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
                   if resume else paper_config(args))
         run(config, resume=resume)
-    results = run_dir / "results.json"
-    device = (json.loads(results.read_text())["device"] if results.exists() else
-              json.loads((run_dir / "config.json").read_text())["device"])
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    report(run_dir, device.split(":")[0], args.report)
+    report(run_dir, args.report)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,8 @@ def cold_start(data):
 
 
 @torch.no_grad()
-def _representations(model, graph):
+def representations(model, graph):
+    """The model's (N, d) user and item vectors in evaluation mode."""
     model.eval()
     return model(graph)
 
@@ -141,7 +142,7 @@ def score_test(reps, data, config, device):
 
 def finish(model, graph, genotype, data, config, run_dir, device):
     """Score test once and save what serving needs (model.pt); returns the test metrics."""
-    reps = _representations(model, graph)
+    reps = representations(model, graph)
     test_metrics = score_test(reps, data, config, device)
     cold, popularity = cold_start(data)
     save_torch(run_dir / "model.pt", {
