@@ -2,19 +2,25 @@
 import argparse
 import sys
 
-from data.errors import exit_status
-from supernet.export import derive_run
+from runtime.errors import exit_status
+from runtime.progress import setup_logging
+from supernet.derive import derive
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Derive the argmax architecture of a search run "
-                                            "and write it as genotype.json")
+    p = argparse.ArgumentParser(description="Derive the argmax architecture of a search run: "
+                                            "write genotype.json and the cell as Graphviz DOT "
+                                            "(genotype.dot, plus SVG/PNG when Graphviz is "
+                                            "installed)", allow_abbrev=False)
     p.add_argument("run_dir", help="a search run directory (holding checkpoint.pt)")
-    p.add_argument("--out", help="genotype file (default RUN_DIR/genotype.json)")
+    p.add_argument("--out", help="genotype file; the picture goes beside it "
+                                 "(default: RUN_DIR/genotype.json)")
     p.add_argument("--inputs-per-node", type=int, default=1,
-                   help="incoming edges kept per node (top-k by strongest non-zero op)")
+                   help="incoming edges kept per node, top-k by strongest non-zero op "
+                        "(default: %(default)s)")
     args = p.parse_args(argv)
-    return exit_status(lambda: derive_run(args.run_dir, args.out, args.inputs_per_node))
+    setup_logging()
+    return exit_status(lambda: derive(args.run_dir, args.out, args.inputs_per_node))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,16 @@
 import argparse
 import sys
 
-from data.errors import exit_status
-from supernet.serving import recommend
+from evaluation.serving import recommend
+from runtime.errors import exit_status
+from runtime.jobs import resolve_device
+from runtime.progress import setup_logging
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(
         description="Write each user's top-K items, in the ids of the input files",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     p.add_argument("run_dir", help="a retraining run directory (train.py --genotype ...)")
     p.add_argument("--out", help="output file (default RUN_DIR/recommendations.tsv or .json)")
     p.add_argument("--users", help="only these users: a file with one raw user id per line")
@@ -17,12 +19,14 @@ def main(argv=None):
     p.add_argument("--include-seen", action="store_true",
                    help="keep items the user interacted with in training and validation")
     p.add_argument("--format", choices=("tsv", "json"), default="tsv")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                   help="where to score")
     p.add_argument("--chunk-size", type=int, default=1024, help="users scored at once")
     args = p.parse_args(argv)
+    setup_logging()
     return exit_status(lambda: recommend(args.run_dir, args.out, args.users, args.k,
-                                         args.include_seen, args.format, args.device,
-                                         args.chunk_size))
+                                         args.include_seen, args.format,
+                                         resolve_device(args.device), args.chunk_size))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from common import device_and_sync, parser, save_table, timed
 from data.graph import BipartiteGraph
 from data.interactions import DataConfig, load_interactions
 from data.sampler import BPRSampler
-from supernet.evaluate import RankingEvaluator
+from evaluation.metrics import RankingEvaluator
 
 
 def main():

@@ -18,22 +18,23 @@ import torch
 
 from common import save_table
 from data.graph import BipartiteGraph
-from data.interactions import DataConfig, load_interactions
-from supernet.checkpoint import CHECKPOINT
-from supernet.config import RunConfig
+from data.interactions import load_interactions
+from evaluation.metrics import score_test
+from runtime.checkpoint import CHECKPOINT
+from runtime.config import RunConfig
+from runtime.jobs import run
+from runtime.progress import format_seconds, setup_logging
 from supernet.genotype import resolve
-from supernet.retrain import new_model, representations, score_test
-from supernet.search import format_seconds
-from supernet.trainer import run
+from training.retrain import new_model, representations
 
 PAPER = {"recall@20": 0.1830, "ndcg@20": 0.1554}
 
 
 def paper_config(args):
-    return RunConfig(data=DataConfig(dataset=args.dataset), out=args.out, device=args.device,
-                     genotype="lightgcn", dim=64, lr=1e-3, l2=1e-4, batch_size=2048,
-                     epochs=args.epochs, eval_every=args.eval_every, patience=args.patience,
-                     refit=not args.no_refit)
+    return RunConfig.from_flat("retrain", dataset=args.dataset, out=args.out,
+                               device=args.device, genotype="lightgcn", dim=64, lr=1e-3, l2=1e-4,
+                               batch_size=2048, epochs=args.epochs, eval_every=args.eval_every,
+                               patience=args.patience, refit=not args.no_refit)
 
 
 def load_state(run_dir):
@@ -51,15 +52,15 @@ def curve(state, finished):
 def interim_test(state, config):
     """(epoch, test metrics) of the selection phase's best weights so far. Reported only to show
     progress; no choice is made with it (the epoch is chosen on validation)."""
-    progress = state["fit"]["progress"]
-    if state["phase"] != "select" or progress["best_state"] is None:
+    stopping = state["fit"]["progress"]["stopping"]
+    if state["phase"] != "select" or stopping["best_state"] is None:
         return None
     config = RunConfig.from_dict(config)
-    data = load_interactions(config.data)
+    data = load_interactions(config.data, config.seed)
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
-    model = new_model(resolve(config.genotype, config.dim), data, config, "cpu")
-    model.load_state_dict(progress["best_state"])
-    return progress["best_epoch"], score_test(representations(model, graph), data, config, "cpu")
+    model = new_model(resolve(config.retrain.genotype, config.train.dim), data, config, "cpu")
+    model.load_state_dict(stopping["best_state"])
+    return stopping["best_epoch"], score_test(representations(model, graph), data, config, "cpu")
 
 
 def device_label(config, results_path):
@@ -129,6 +130,7 @@ def main():
         resume = (run_dir / CHECKPOINT).exists()
         config = (RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
                   if resume else paper_config(args))
+        setup_logging()
         run(config, resume=resume)
     report(run_dir, args.report)
 

@@ -14,20 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from common import RESULTS, machine, save_table
-from data.interactions import DataConfig
-from supernet.config import RunConfig
-from supernet.export import derive_run
-from supernet.files import write_json
-from supernet.trainer import run
+from runtime.config import RetrainConfig, RunConfig
+from runtime.files import write_json
+from runtime.jobs import run
+from supernet.derive import derive
+from supernet.genotype import BUILTINS, Genotype
 
 SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             "search, GDAS": dict(strategy="gdas")}
-BUILTINS = ("lightgcn", "gcn", "sage", "gat", "mf")
-RETRAIN_EPOCHS = 200
-
-
-def quiet(*args):
-    pass
+RETRAIN_EPOCHS = RetrainConfig().epochs
 
 
 def main():
@@ -35,9 +30,13 @@ def main():
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--work", default="runs/quality", help="where the run directories go")
+    p.add_argument("--systems", nargs="+", metavar="ROW",
+                   help="only these rows, e.g. 'search, order 1' 'built-in lightgcn' (default: all)")
+    p.add_argument("--name", help="results file stem (default: quality_<dataset>)")
     args = p.parse_args()
-    stem = args.dataset.replace("-", "")
-    store = RESULTS / f"quality_{stem}.json"
+    stem = args.name or f"quality_{args.dataset.replace('-', '')}"
+    store = RESULTS / f"{stem}.json"
+    wanted = lambda row: args.systems is None or row in args.systems
     done = json.loads(store.read_text()) if store.exists() else {"jobs": {}}
     work = Path(args.work)
 
@@ -48,53 +47,45 @@ def main():
         table(args.dataset, stem, done)
 
     for seed in args.seeds:
-        data = DataConfig(dataset=args.dataset, seed=seed)
+        common = dict(dataset=args.dataset, seed=seed, device="cpu")
 
         def retrain(genotype, out):
-            config = RunConfig(data=data, seed=seed, out=str(out), genotype=str(genotype),
-                               epochs=RETRAIN_EPOCHS, device="cpu")
+            config = RunConfig.from_flat("retrain", out=str(out), genotype=str(genotype), **common)
             start = time.perf_counter()
-            results = run(config, log=quiet)
+            results = run(config)
             return results, time.perf_counter() - start
 
         for name, settings in SEARCHES.items():
             key = f"{name} | {seed}"
-            if key in done["jobs"]:
+            if key in done["jobs"] or not wanted(name):
                 continue
             out = work / f"{name.replace(', ', '-').replace(' ', '')}-seed{seed}"
             start = time.perf_counter()
-            run(RunConfig(data=data, seed=seed, out=str(out / "search"), device="cpu",
-                          **settings), log=quiet)
+            run(RunConfig.from_flat("search", out=str(out / "search"), **settings, **common))
             search_s = time.perf_counter() - start
-            genotype = derive_run(out / "search", log=quiet)
+            genotype = derive(out / "search")
             results, retrain_s = retrain(out / "search" / "genotype.json", out / "retrain")
             record(key, {"test": results["test"], "val": results["val"],
                          "search_seconds": search_s, "retrain_seconds": retrain_s,
                          "genotype": genotype.short()})
         key = f"random search, same budget | {seed}"
-        if key not in done["jobs"]:
+        if key not in done["jobs"] and wanted("random search, same budget"):
             first = done["jobs"][f"search, order 1 | {seed}"]
             budget = first["search_seconds"] + first["retrain_seconds"]
             start = time.perf_counter()
-            results = run(RunConfig(data=data, seed=seed, out=str(work / f"random-seed{seed}"),
-                                    strategy="random", budget_seconds=budget,
-                                    epochs=RETRAIN_EPOCHS, device="cpu"), log=quiet)
+            results = run(RunConfig.from_flat("random_search", out=str(work / f"random-seed{seed}"),
+                                              budget_seconds=budget, **common))
             record(key, {"test": results["test"], "val": results["val"],
                          "search_seconds": time.perf_counter() - start, "retrain_seconds": 0,
                          "budget_seconds": budget, "trials": len(results["trials"]),
-                         "genotype": results["genotype"] and _short(results["genotype"])})
+                         "genotype": Genotype.from_dict(results["genotype"]).short()})
         for name in BUILTINS:
             key = f"built-in {name} | {seed}"
-            if key in done["jobs"]:
+            if key in done["jobs"] or not wanted(f"built-in {name}"):
                 continue
             results, retrain_s = retrain(name, work / f"{name}-seed{seed}")
             record(key, {"test": results["test"], "val": results["val"], "search_seconds": 0,
                          "retrain_seconds": retrain_s, "genotype": name})
-
-
-def _short(genotype_dict):
-    from supernet.genotype import Genotype
-    return Genotype.from_dict(genotype_dict).short()
 
 
 def table(dataset, stem, done):
@@ -112,7 +103,7 @@ def table(dataset, stem, done):
                      f"{np.mean([j['search_seconds'] for j in jobs]):.0f}",
                      f"{np.mean([j['retrain_seconds'] for j in jobs]):.0f}",
                      "; ".join(sorted({str(j['genotype']) for j in jobs}))))
-    save_table(f"quality_{stem}", f"Quality on {dataset} (test metrics, mean ± std over seeds)",
+    save_table(stem, f"Quality on {dataset} (test metrics, mean ± std over seeds)",
                ("system", "seeds", "test Recall@20", "test NDCG@20", "val Recall@20",
                 "search s", "retrain s", "architectures"), rows,
                ["Every architecture is retrained with the same protocol (Adam lr 5e-3, batch "

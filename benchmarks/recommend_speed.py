@@ -9,8 +9,8 @@ import torch
 
 from common import device_and_sync, parser, save_table, timed
 from data.interactions import DataConfig, load_interactions
-from supernet.files import save_torch
-from supernet.serving import recommend
+from runtime.files import save_torch
+from evaluation.serving import recommend
 
 
 def main():
@@ -37,7 +37,7 @@ def main():
         with torch.no_grad():
             bare_s, _ = timed(bare, 3, sync)
             ours_s, out = timed(lambda: recommend(run_dir, k=args.k, device=args.device,
-                                                  chunk_size=args.chunk_size, log=lambda *a: None),
+                                                  chunk_size=args.chunk_size),
                                 3, sync)
         lines = sum(1 for _ in open(out)) - 1
     rows = [("bare chunked matmul + top-k", f"{bare_s:.2f}", "1.00"),

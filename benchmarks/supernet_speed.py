@@ -13,7 +13,7 @@ from data.graph import BipartiteGraph
 from data.interactions import DataConfig, load_interactions
 from ops import make_op
 from supernet.model import Supernet
-from supernet.search_space import SearchSpace
+from supernet.space import SearchSpace
 
 
 def main():

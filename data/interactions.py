@@ -14,12 +14,13 @@ Rules (also in the README):
 """
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .errors import DataError
+from runtime.errors import ConfigError, DataError
 from .readers import RawTable, detect_format, read_lines, read_table
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -34,7 +35,6 @@ class DataConfig:
     min_rating: Optional[float] = None
     test_fraction: float = 0.2
     val_fraction: float = 0.1
-    seed: int = 0
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Interactions:
     def n_items(self):
         return len(self.item_ids)
 
+    @cached_property
     def fingerprint(self):
         """sha256 of the ids and the three splits: equal fingerprints, equal data."""
         digest = hashlib.sha256()
@@ -63,6 +64,10 @@ class Interactions:
             digest.update(np.ascontiguousarray(array).tobytes())
             digest.update(b"|")
         return digest.hexdigest()
+
+    def record(self):
+        """Name, fingerprint and counts: what run files say about the data."""
+        return {"name": self.name, "fingerprint": self.fingerprint, **self.counts()}
 
     def counts(self):
         return {"users": self.n_users, "items": self.n_items, "train": len(self.train),
@@ -125,7 +130,8 @@ def _find(directory, name):
     return None
 
 
-def load_interactions(config: DataConfig) -> Interactions:
+def load_interactions(config: DataConfig, seed=0) -> Interactions:
+    """Read, index and split the dataset ``config`` names; ``seed`` draws the random splits."""
     name, train_path, test_path = resolve_dataset(config.dataset, config.test_file)
     train_table = read_table(train_path, config.format)
     test_table = None
@@ -147,7 +153,7 @@ def load_interactions(config: DataConfig) -> Interactions:
     train_all = _unique_pairs(all_pairs[:train_rows], n_items)
     notes["duplicates"] = train_rows - len(train_all)
 
-    rng_test, rng_val = (np.random.default_rng([config.seed, stream]) for stream in (0, 1))
+    rng_test, rng_val = (np.random.default_rng([seed, stream]) for stream in (0, 1))
     if test_table is not None:
         given_test = all_pairs[train_rows:]
         test = _unique_pairs(given_test, n_items)
@@ -161,7 +167,7 @@ def load_interactions(config: DataConfig) -> Interactions:
         train_all, test = split_per_user(train_all, config.test_fraction, rng_test)
         notes["test_in_train"] = 0
         split = (f"per-user random {1 - config.test_fraction:.0%}/{config.test_fraction:.0%} "
-                 f"(seed {config.seed})")
+                 f"(seed {seed})")
     _check_fraction("val_fraction", config.val_fraction)
     train, val = split_per_user(train_all, config.val_fraction, rng_val)
     notes["split"] = split + f", validation {config.val_fraction:.0%} of each user's training rows"
@@ -175,7 +181,7 @@ def load_interactions(config: DataConfig) -> Interactions:
 
 def _check_fraction(name, value):
     if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
+        raise ConfigError(f"{name} must be in [0, 1), got {value}")
 
 
 def _check_same_format(train_format, test_path, test_lines):

@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import DataError
+from runtime.errors import DataError
 
 FORMATS = ("lightgcn", "movielens", "csv", "rows")
 

@@ -1,13 +1,24 @@
-"""Candidate message-passing ops: f(x, graph) -> x', width d in and out, and their registry."""
+"""What a cell is made of, and the one registry of every name a cell can use.
+
+- message-passing ops, one module each: f(x, graph) -> x', width d in and out (``OPS``);
+- ``NO_EDGE`` ("zero"): a search candidate meaning "no edge"; it weighs in α but is never
+  computed, derived or retrained (``supernet.space`` is the one place that treats it);
+- activations (``ACTIVATIONS``) and layer aggregations (``AGGREGATIONS``);
+- ``mix``: the fused weighted sum behind every mixture, and ``propagate``: the sparse products.
+"""
 from .activations import ACTIVATIONS, make_activation
-from .basic import Skip, Zero
+from .aggregation import AGGREGATIONS, LayerAggregation
 from .gat import GATConv
 from .gcn import GCNConv
 from .lightgcn import LightGCNConv
 from .propagation import propagate
 from .sage import SAGEConv
+from .skip import Skip
+from .weighted_sum import mix
 
-OPS = {op.name: op for op in (LightGCNConv, GCNConv, SAGEConv, GATConv, Skip, Zero)}
+OPS = {op.name: op for op in (LightGCNConv, GCNConv, SAGEConv, GATConv, Skip)}
+NO_EDGE = "zero"
+CANDIDATES = (*OPS, NO_EDGE)   # what a search may put on an edge, in α's column order
 
 
 def make_op(name, dim, **options):
@@ -17,5 +28,6 @@ def make_op(name, dim, **options):
     return OPS[name](dim, **options)
 
 
-__all__ = ["ACTIVATIONS", "OPS", "GATConv", "GCNConv", "LightGCNConv", "SAGEConv", "Skip", "Zero",
-           "make_activation", "make_op", "propagate"]
+__all__ = ["ACTIVATIONS", "AGGREGATIONS", "CANDIDATES", "NO_EDGE", "OPS", "GATConv", "GCNConv",
+           "LayerAggregation", "LightGCNConv", "SAGEConv", "Skip", "make_activation", "make_op",
+           "mix", "propagate"]

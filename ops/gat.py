@@ -3,6 +3,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch_scatter import gather_csr, segment_csr
 
+from runtime.errors import ConfigError
 from .propagation import aggregate_heads
 
 
@@ -19,7 +20,8 @@ class GATConv(nn.Module):
     def __init__(self, dim, heads=4, dropout=0.0, negative_slope=0.2, bias=True):
         super().__init__()
         if dim % heads:
-            raise ValueError(f"gat: width {dim} is not divisible by {heads} heads")
+            raise ConfigError(f"gat: width {dim} is not divisible by {heads} heads "
+                              "(choose --dim and --gat-heads to fit)")
         self.heads, self.head_dim = heads, dim // heads
         self.dropout, self.negative_slope = dropout, negative_slope
         self.linear = nn.Linear(dim, dim, bias=False)

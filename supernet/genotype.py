@@ -1,5 +1,6 @@
-"""Discrete architectures (genotypes): derived from the architecture parameters, built in by
-name for baselines, sampled at random, and stored as versioned JSON files.
+"""Discrete architectures (genotypes): built in by name for baselines, sampled at random from a
+search space, stored as versioned JSON files and drawn as Graphviz DOT. ``derive.py`` makes them
+from a search's α.
 
 File schema (``"schema": "recnas.genotype"``, ``"version": 1``)::
 
@@ -12,18 +13,21 @@ A node's inputs are [source node, op] pairs with source < node; node 0 is the em
 """
 import json
 import random
+import shutil
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import List
 
-import torch
-
-from .files import write_json
-from .search_space import ACTIVATIONS, AGGREGATIONS, CANDIDATE_OPS, SearchSpace
+from ops import ACTIVATIONS, AGGREGATIONS, OPS
+from runtime.errors import UserError
+from runtime.files import write_json, write_text
+from .space import SearchSpace
 
 SCHEMA, VERSION = "recnas.genotype", 1
 
 
-class GenotypeError(ValueError):
+class GenotypeError(UserError):
     def __init__(self, source, problem):
         super().__init__(f"{source}: {problem}")
 
@@ -91,9 +95,8 @@ class Genotype:
                 if not 0 <= source_node < j:
                     fail(f"node {j}: input from node {source_node}; inputs must come from "
                          f"earlier nodes 0..{j - 1}")
-                if op not in CANDIDATE_OPS or op == "zero":
-                    fail(f"node {j}: unknown op {op!r}; ops are "
-                         f"{', '.join(o for o in CANDIDATE_OPS if o != 'zero')}")
+                if op not in OPS:
+                    fail(f"node {j}: unknown op {op!r}; ops are {', '.join(OPS)}")
                 inputs.append([source_node, op])
             activation = node.get("activation", "identity")
             if activation not in ACTIVATIONS:
@@ -112,39 +115,47 @@ class Genotype:
     def save(self, path):
         write_json(path, self.to_dict())
 
+    def to_dot(self):
+        """The cell as a Graphviz digraph: nodes are states, edges carry their op."""
+        lines = ["digraph cell {", "  rankdir=LR;", '  node [shape=box, style=rounded];',
+                 '  n0 [label="node 0\\nembedding"];']
+        for j, node in enumerate(self.nodes, 1):
+            lines.append(f'  n{j} [label="node {j}\\n{node.activation}"];')
+            lines += [f'  n{i} -> n{j} [label="{op}"];' for i, op in node.inputs]
+        lines.append(f'  out [shape=ellipse, label="{self.aggregation}"];')
+        last = len(self.nodes)
+        lines += [f"  n{j} -> out [style=dashed];" for j in range(last + 1)
+                  if self.aggregation != "last" or j == last]
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def draw(self, dot_path):
+        """Write the DOT picture, and SVG and PNG beside it when Graphviz's `dot` is installed;
+        returns the files written."""
+        dot_path = Path(dot_path)
+        write_text(dot_path, self.to_dot())
+        written = [dot_path]
+        if shutil.which("dot") is None:
+            return written
+        for fmt in ("svg", "png"):
+            target = dot_path.with_suffix(f".{fmt}")
+            if subprocess.run(["dot", f"-T{fmt}", str(dot_path), "-o", str(target)],
+                              capture_output=True).returncode == 0:
+                written.append(target)
+        return written
+
     @classmethod
     def load(cls, path):
         try:
             d = json.loads(open(path).read())
         except FileNotFoundError:
-            raise GenotypeError(path, "no such file") from None
+            raise GenotypeError(path, "no such file, and not a built-in genotype "
+                                      f"({', '.join(BUILTINS)})") from None
+        except IsADirectoryError:
+            raise GenotypeError(path, "is a directory, expected a genotype.json") from None
         except json.JSONDecodeError as e:
             raise GenotypeError(path, f"not valid JSON (line {e.lineno}: {e.msg})") from None
         return cls.from_dict(d, source=str(path))
-
-
-def derive(alpha_ops, alpha_activations, alpha_aggregation, space: SearchSpace, dim,
-           inputs_per_node=1):
-    """Per node keep the ``inputs_per_node`` incoming edges whose strongest non-zero op weighs
-    most, each with that op (never ``zero``); argmax for activation and aggregation."""
-    probs = torch.softmax(alpha_ops.detach().float().cpu(), -1)
-    non_zero = [o for o, name in enumerate(space.ops) if name != "zero"]
-    nodes = []
-    for j in range(1, space.n_nodes + 1):
-        incoming = [e for e, (_, target) in enumerate(space.edges) if target == j]
-        strength = {e: probs[e, non_zero].max().item() for e in incoming}
-        kept = sorted(sorted(incoming, key=lambda e: -strength[e])[:inputs_per_node])
-        inputs = [[space.edges[e][0], space.ops[non_zero[int(probs[e, non_zero].argmax())]]]
-                  for e in kept]
-        activation = space.activations[int(alpha_activations[j - 1].detach().argmax())]
-        nodes.append(NodeChoice(inputs, activation))
-    aggregation = space.aggregations[int(alpha_aggregation.detach().argmax())]
-    return Genotype(nodes, aggregation, dim)
-
-
-def derive_from_model(model, inputs_per_node=1):
-    return derive(model.alpha_ops, model.alpha_activations, model.alpha_aggregation, model.space,
-                  model.dim, inputs_per_node)
 
 
 def builtin(name, dim=64, layers=3):
@@ -169,7 +180,7 @@ def resolve(name_or_path, dim=64):
 
 def sample(space: SearchSpace, dim, rng: random.Random, inputs_per_node=1):
     """A uniformly random architecture of the search space (random-search baseline)."""
-    ops = [op for op in space.ops if op != "zero"]
+    ops = space.computed_ops
     nodes = []
     for j in range(1, space.n_nodes + 1):
         sources = sorted(rng.sample(range(j), min(inputs_per_node, j)))

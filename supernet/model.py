@@ -12,19 +12,35 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ops import make_activation, make_op, propagate
-from .aggregation import LayerAggregation
-from .mixing import mix
-from .search_space import SearchSpace
+from ops import LayerAggregation, make_activation, make_op, mix, propagate
+from .space import SearchSpace
 
 
 @dataclass
 class ArchWeights:
-    """Mixing weights: ops (edges, ops), activations (nodes, activations), aggregation (choices,).
-    An exactly-zero weight skips its op (one-hot and sampled architectures run only what they use)."""
+    """Per-choice tensors of the architecture: ops (edges, candidates), activations (nodes,
+    activations), aggregation (choices,). Raw α or mixing weights, depending on who made it;
+    an exactly-zero mixing weight skips its op (one-hot and sampled architectures run only what
+    they use)."""
     ops: torch.Tensor
     activations: torch.Tensor
     aggregation: torch.Tensor
+
+    def map(self, fn):
+        return ArchWeights(fn(self.ops), fn(self.activations), fn(self.aggregation))
+
+    def softmax(self):
+        """The mixing distributions of raw α (softmax over each row's choices)."""
+        return self.map(lambda alpha: F.softmax(alpha, dim=-1))
+
+    def to_record(self, space):
+        """The JSON form of these weights with their labels (results.json, genotype.json)."""
+        values = self.map(lambda w: w.detach().float().cpu().tolist())
+        return {"edges": [space.edge_name(e) for e in range(len(space.edges))],
+                "ops": list(space.ops), "activations": list(space.activations),
+                "aggregations": list(space.aggregations), "op_weights": values.ops,
+                "activation_weights": values.activations,
+                "aggregation_weights": values.aggregation}
 
     def non_zero(self):
         """The three weight tensors' non-zero masks as nested lists (one host sync in all)."""
@@ -35,6 +51,11 @@ class ArchWeights:
         return (rows(flat[:n_ops], self.ops.shape[1]),
                 rows(flat[n_ops:n_ops + n_act], self.activations.shape[1]),
                 flat[n_ops + n_act:])
+
+    @classmethod
+    def from_state_dict(cls, state):
+        """The raw α of a saved Supernet state dict."""
+        return cls(state["alpha_ops"], state["alpha_activations"], state["alpha_aggregation"])
 
 
 def weighted_sum(weights, active, terms):
@@ -54,7 +75,7 @@ class Supernet(nn.Module):
         options = {"gat": {"heads": gat_heads, "dropout": gat_dropout}}
         self.node_ops = nn.ModuleList(
             nn.ModuleDict({name: make_op(name, dim, **options.get(name, {}))
-                           for name in space.ops if name != "zero"})
+                           for name in space.computed_ops})
             for _ in range(space.n_nodes))
         self.activation_fns = nn.ModuleList(make_activation(a) for a in space.activations)
         self.aggregations = nn.ModuleList(LayerAggregation(kind, space.n_nodes + 1, dim)
@@ -79,18 +100,21 @@ class Supernet(nn.Module):
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
+    def alphas(self):
+        """The raw architecture parameters."""
+        return ArchWeights(*self.arch_parameters())
+
     def arch_weights(self, strategy="darts", tau=1.0):
         """darts: softmax of alpha; gdas: hard Gumbel-softmax sample (straight-through);
         argmax: the one-hot of the current best choice (no gradient)."""
-        def weights(alpha):
-            if strategy == "darts":
-                return F.softmax(alpha, dim=-1)
-            if strategy == "gdas":
-                return F.gumbel_softmax(alpha, tau=tau, hard=True, dim=-1)
-            if strategy == "argmax":
-                return F.one_hot(alpha.detach().argmax(-1), alpha.shape[-1]).to(alpha.dtype)
-            raise ValueError(f"unknown strategy {strategy!r}")
-        return ArchWeights(*(weights(a) for a in self.arch_parameters()))
+        if strategy == "darts":
+            return self.alphas().softmax()
+        if strategy == "gdas":
+            return self.alphas().map(lambda a: F.gumbel_softmax(a, tau=tau, hard=True, dim=-1))
+        if strategy == "argmax":
+            return self.alphas().map(
+                lambda a: F.one_hot(a.detach().argmax(-1), a.shape[-1]).to(a.dtype))
+        raise ValueError(f"unknown strategy {strategy!r}")
 
     def _op_outputs(self, node, h, graph, names):
         """Outputs of the ops ``names`` of ``node`` on its state h; adjacency products shared."""
@@ -105,19 +129,19 @@ class Supernet(nn.Module):
     def forward(self, graph, weights: ArchWeights):
         """Final representations (N, d), users first."""
         space, ops = self.space, self.space.ops
+        computed = [name in space.computed_ops for name in ops]   # `zero` adds nothing
         active_ops, active_activations, active_aggregations = weights.non_zero()
         states, outputs = [self.embedding], []
         for j in range(1, space.n_nodes + 1):
             source = j - 1   # its out-edges start at node j: compute its op outputs now
-            needed = [name for o, name in enumerate(ops) if name != "zero" and any(
+            needed = [name for o, name in enumerate(ops) if computed[o] and any(
                 active_ops[e][o] for e, (i, _) in enumerate(space.edges) if i == source)]
             outputs.append(self._op_outputs(source, states[source], graph, needed))
-            # all (edge, op) terms into node j in one weighted sum; `zero` adds nothing
-            incoming = [e for e, (_, target) in enumerate(space.edges) if target == j]
+            # all (edge, op) terms into node j in one weighted sum
+            incoming = space.incoming(j)
             terms = [(lambda i=space.edges[e][0], name=name: outputs[i][name])
                      for e in incoming for name in ops]
-            active = [a and name != "zero" for e in incoming
-                      for a, name in zip(active_ops[e], ops)]
+            active = [a and c for e in incoming for a, c in zip(active_ops[e], computed)]
             total = weighted_sum(weights.ops[incoming].reshape(-1), active, terms)
             if total is None:   # every incoming edge is `zero`
                 total = torch.zeros_like(self.embedding)

@@ -1,165 +1,183 @@
-"""The supernet search: bilevel optimization of weights (train batches) and alpha (validation
-batches), with per-epoch evaluation, TensorBoard and resumable checkpoints."""
-import math
+"""The supernet search: bilevel optimization of weights (train batches) and α (validation
+batches), with per-epoch evaluation, TensorBoard and a checkpoint after every epoch."""
 import time
 from functools import partial
 
 import torch
 
 from data.sampler import BPRSampler
-from . import checkpoint
+from evaluation.metrics import RankingEvaluator, score_test
+from runtime import checkpoint
+from runtime.errors import ConfigError
+from runtime.progress import format_seconds, log
+from training.fit import check_finite
+from training.losses import bpr_loss
 from .architect import Architect
-from .evaluate import RankingEvaluator
-from .genotype import derive_from_model
-from .loss import bpr_loss
+from .derive import discretize, space_of
 from .model import Supernet
-from .search_space import SearchSpace
 from .tensorboard import SearchLogger
 
 
-class TrainingDiverged(ValueError):
-    pass
+def gumbel_tau(search_config, epoch):
+    """GDAS's temperature: linear from tau_max (first epoch) to tau_min over ``tau_epochs``
+    epochs, then tau_min. It does not depend on ``epochs``, so a run extended with --resume
+    --epochs anneals as a straight run of the same config."""
+    s = search_config
+    if s.tau_epochs <= 1:
+        return s.tau_min
+    return max(s.tau_min, s.tau_max - (s.tau_max - s.tau_min) * epoch / (s.tau_epochs - 1))
 
 
-def format_seconds(s):
-    s = int(round(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def gumbel_tau(config, epoch):
-    """Linear annealing from tau_max (first epoch) to tau_min (last epoch)."""
-    if config.epochs <= 1:
-        return config.tau_min
-    return config.tau_max - (config.tau_max - config.tau_min) * epoch / (config.epochs - 1)
-
-
-def _batch_loss(model, graph, config, strategy, tau, batch):
+def _batch_loss(model, graph, l2, strategy, tau, batch):
     representations = model(graph, model.arch_weights(strategy, tau))
-    loss, _ = bpr_loss(representations, model.embedding, *batch, model.n_users, config.l2)
+    loss, _ = bpr_loss(representations, model.embedding, *batch, model.n_users, l2)
     return loss
 
 
-def _check_finite(mean_loss, what, epoch, run_dir):
-    """Raise when an epoch's mean loss is NaN or infinite (checked once per epoch, so a GPU
-    never waits for the host inside an epoch)."""
-    if not math.isfinite(mean_loss):
-        kept = (f"the checkpoint of epoch {epoch} in {run_dir} is intact; lower --lr or "
-                f"--arch-lr and continue with --resume {run_dir}") if epoch else \
-            "no checkpoint was written yet"
-        raise TrainingDiverged(f"{what} loss became {mean_loss} in epoch {epoch + 1}: {kept}")
+def _check(config, data):
+    if config.search.order == 2 and config.search.strategy != "darts":
+        raise ConfigError("--order 2 needs --strategy darts (sampled architectures have no "
+                          "unrolled gradient)")
+    if config.search.strategy not in ("darts", "gdas"):
+        raise ConfigError(f"unknown search strategy {config.search.strategy!r}")
+    if not len(data.val):
+        raise ConfigError("the validation split is empty (--val-fraction 0, or every user has "
+                          "fewer than 5 training interactions): the search needs it for α")
 
 
-def search(config, data, graph, run_dir, device, log=print):
-    space = SearchSpace(n_nodes=config.n_nodes, ops=tuple(config.ops))
+def search(config, data, graph, run_dir, device):
+    """Search as ``config.search`` says, continuing RUN_DIR's checkpoint when there is one;
+    returns the results (validation and test of the final supernet, its α, the derived
+    genotype, the per-epoch history)."""
+    _check(config, data)
+    s, train = config.search, config.train
+    space = space_of(config)
     torch.manual_seed(config.seed)
-    model = Supernet(data.n_users, data.n_items, config.dim, space, config.gat_heads,
-                     config.gat_dropout).to(device)
-    weight_optimizer = torch.optim.Adam(model.weight_parameters(), lr=config.lr, fused=True)
-    architect = Architect(model, None, config.arch_lr, (0.5, 0.999), config.arch_weight_decay,
-                          config.order, config.unrolled_lr or config.lr)
-    if config.order == 2 and config.strategy != "darts":
-        raise ValueError("--order 2 needs --strategy darts (sampled architectures have no "
-                         "unrolled gradient)")
-    train_sampler = BPRSampler(data.train, data.n_users, data.n_items, seed=[config.seed, 1])
-    val_sampler = BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 2],
-                             exclude=data.train)
-    samplers = (train_sampler, val_sampler)
-    # A fixed set of validation triples, so the reported validation loss compares across epochs.
-    val_triples = [torch.from_numpy(t).to(device) for t in BPRSampler(
-        data.val, data.n_users, data.n_items, seed=[config.seed, 3], exclude=data.train
-    ).epoch_triples()]
-    evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
-                                 config.eval_chunk_size, device)
-    eval_strategy = "darts" if config.strategy == "darts" else "argmax"
-
-    dataset = {"name": data.name, "fingerprint": data.fingerprint(), **data.counts()}
+    model = Supernet(data.n_users, data.n_items, train.dim, space, train.gat_heads,
+                     train.gat_dropout).to(device)
+    weight_optimizer = torch.optim.Adam(model.weight_parameters(), lr=train.lr, fused=True)
+    architect = Architect(model, None, s.arch_lr, (0.5, 0.999), s.arch_weight_decay, s.order,
+                          s.unrolled_lr or train.lr)
+    samplers = (BPRSampler(data.train, data.n_users, data.n_items, seed=[config.seed, 1]),
+                BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 2],
+                           exclude=data.train))
+    evaluate = _evaluation(model, graph, data, config, device)
+    dataset = data.record()
     start_epoch, history = 0, []
-    state = checkpoint.load(run_dir, device)
+    state = checkpoint.load(run_dir, "search", device, dataset["fingerprint"])
     if state is not None:
         model.load_state_dict(state["model"])
         weight_optimizer.load_state_dict(state["weight_optimizer"])
         architect.optimizer.load_state_dict(state["arch_optimizer"])
         checkpoint.restore_rng(state["rng"], samplers)
         start_epoch, history = state["epoch"], state["history"]
-        log(f"resumed from {run_dir / checkpoint.CHECKPOINT} after epoch {start_epoch}")
+        log.info(f"resumed from {run_dir / checkpoint.CHECKPOINT} after epoch {start_epoch}")
     logger = SearchLogger(run_dir / "tensorboard", space, purge_step=start_epoch)
-
-    def evaluate():
-        model.eval()
-        with torch.no_grad():
-            reps = model(graph, model.arch_weights(eval_strategy))
-            _, val_bpr = bpr_loss(reps, model.embedding, *val_triples, data.n_users, config.l2)
-            metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
-        return reps, val_bpr.item(), metrics
-
-    k = config.topk[0]
     started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        tau = gumbel_tau(config, epoch)
-        loss_fn = partial(_batch_loss, model, graph, config, config.strategy, tau)
-        architect.loss_fn = loss_fn
-        search_alpha = epoch >= config.warmup_epochs
-        model.train()
-        val_batches = _cycle(val_sampler, config.batch_size, device)
-        train_total = torch.zeros((), device=device)
-        arch_total = torch.zeros((), device=device)
-        steps = 0
-        for steps, batch in enumerate(train_sampler.batches(config.batch_size, device), 1):
-            if search_alpha:
-                arch_total += architect.step(batch, next(val_batches))
-            weight_optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(batch)
-            loss.backward()
-            weight_optimizer.step()
-            train_total += loss.detach()
-        _check_finite(arch_total.item(), "validation", epoch, run_dir)
-        _check_finite(train_total.item(), "training", epoch, run_dir)
+    for epoch in range(start_epoch, s.epochs):
+        record = _train_epoch(model, graph, config, epoch, weight_optimizer, architect,
+                              samplers, device, run_dir)
         _, val_loss, metrics = evaluate()
-        genotype = derive_from_model(model)
-        record = {"epoch": epoch + 1, "train_loss": train_total.item() / max(steps, 1),
-                  "val_loss": val_loss, "alpha_steps": steps if search_alpha else 0,
-                  "tau": tau if config.strategy == "gdas" else None,
-                  **{f"val_{name}": value for name, value in metrics.items() if "@" in name},
-                  "genotype": genotype.short()}
+        genotype = discretize(model.alphas(), space, train.dim)
+        record.update(val_loss=val_loss, genotype=genotype.short(),
+                      **{f"val_{name}": value for name, value in metrics.items() if "@" in name})
         history.append(record)
-        elapsed = time.perf_counter() - started
-        done = epoch + 1 - start_epoch
-        eta = elapsed / done * (config.epochs - epoch - 1)
-        log(f"epoch {epoch + 1}/{config.epochs}  train {record['train_loss']:.4f}  "
-            f"val {val_loss:.4f}  recall@{k} {metrics[f'recall@{k}']:.4f}  "
-            f"ndcg@{k} {metrics[f'ndcg@{k}']:.4f}  {'search' if search_alpha else 'warm-up'}  "
-            f"| {genotype.short()} | {format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)}")
-        logger.log_epoch(epoch, model, {"loss/train": record["train_loss"], "loss/val": val_loss,
-                                        f"val/recall@{k}": metrics[f"recall@{k}"],
-                                        f"val/ndcg@{k}": metrics[f"ndcg@{k}"]}, genotype)
-        checkpoint.save(run_dir, epoch=epoch + 1, model=model.state_dict(),
+        _report(record, config, started, epoch - start_epoch + 1, logger, model, genotype)
+        checkpoint.save(run_dir, "search", epoch=epoch + 1, model=model.state_dict(),
                         weight_optimizer=weight_optimizer.state_dict(),
                         arch_optimizer=architect.optimizer.state_dict(),
                         rng=checkpoint.rng_state(samplers), config=config.to_dict(),
                         history=history, dataset=dataset)
+    return _finish(model, evaluate, data, config, device, logger, history)
 
+
+def _evaluation(model, graph, data, config, device):
+    """A function giving the supernet's representations, validation BPR loss (on a fixed set of
+    validation triples, so it compares across epochs) and validation ranking metrics."""
+    val_triples = [torch.from_numpy(t).to(device) for t in BPRSampler(
+        data.val, data.n_users, data.n_items, seed=[config.seed, 3], exclude=data.train
+    ).epoch_triples()]
+    evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
+                                 config.eval_chunk_size, device)
+    strategy = "darts" if config.search.strategy == "darts" else "argmax"
+
+    def evaluate():
+        model.eval()
+        with torch.no_grad():
+            reps = model(graph, model.arch_weights(strategy))
+            _, val_bpr = bpr_loss(reps, model.embedding, *val_triples, data.n_users,
+                                  config.train.l2)
+            metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
+        return reps, val_bpr.item(), metrics
+    return evaluate
+
+
+def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, samplers, device,
+                 run_dir):
+    """One epoch: per training batch an α step on a validation batch (after the warm-up), then
+    a weight step. Losses are summed on the device and checked once, at the end."""
+    s = config.search
+    train_sampler, val_sampler = samplers
+    tau = gumbel_tau(s, epoch)
+    loss_fn = partial(_batch_loss, model, graph, config.train.l2, s.strategy, tau)
+    architect.loss_fn = loss_fn
+    search_alpha = epoch >= s.warmup_epochs
+    model.train()
+    val_batches = _cycle(val_sampler, config.train.batch_size, device)
+    train_total = torch.zeros((), device=device)
+    arch_total = torch.zeros((), device=device)
+    steps = 0
+    for steps, batch in enumerate(train_sampler.batches(config.train.batch_size, device), 1):
+        if search_alpha:
+            arch_total += architect.step(batch, next(val_batches))
+        weight_optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(batch)
+        loss.backward()
+        weight_optimizer.step()
+        train_total += loss.detach()
+    check_finite(arch_total.item(), "validation", epoch + 1, run_dir)
+    check_finite(train_total.item(), "training", epoch + 1, run_dir)
+    return {"epoch": epoch + 1, "train_loss": train_total.item() / max(steps, 1),
+            "alpha_steps": steps if search_alpha else 0,
+            "tau": tau if s.strategy == "gdas" else None}
+
+
+def _report(record, config, started, epochs_done, logger, model, genotype):
+    k, epoch = config.topk[0], record["epoch"]
+    elapsed = time.perf_counter() - started
+    eta = elapsed / epochs_done * (config.search.epochs - epoch)
+    phase = "search" if record["alpha_steps"] else "warm-up"
+    log.info(f"epoch {epoch}/{config.search.epochs}  train {record['train_loss']:.4f}  "
+             f"val {record['val_loss']:.4f}  recall@{k} {record[f'val_recall@{k}']:.4f}  "
+             f"ndcg@{k} {record[f'val_ndcg@{k}']:.4f}  {phase}  | {genotype.short()} | "
+             f"{format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)}")
+    logger.log_epoch(epoch - 1, model, {"loss/train": record["train_loss"],
+                                        "loss/val": record["val_loss"],
+                                        f"val/recall@{k}": record[f"val_recall@{k}"],
+                                        f"val/ndcg@{k}": record[f"val_ndcg@{k}"]}, genotype)
+
+
+def _finish(model, evaluate, data, config, device, logger, history):
+    """Validation and test (scored once, here) of the final supernet."""
     reps, val_loss, val_metrics = evaluate()
-    genotype = derive_from_model(model)
-    with torch.no_grad():
-        test_metrics = RankingEvaluator(data.test, [data.train, data.val], data.n_users,
-                                        data.n_items, config.topk, config.eval_chunk_size,
-                                        device)(reps[:data.n_users], reps[data.n_users:])
-    logger.log_final({"strategy": config.strategy, "order": config.order, "epochs": config.epochs,
-                      "lr": config.lr, "arch_lr": config.arch_lr, "dim": config.dim,
+    genotype = discretize(model.alphas(), model.space, config.train.dim)
+    test_metrics = score_test(reps, data, config, device)
+    k, s = config.topk[0], config.search
+    logger.log_final({"strategy": s.strategy, "order": s.order, "epochs": s.epochs,
+                      "lr": config.train.lr, "arch_lr": s.arch_lr, "dim": config.train.dim,
                       "seed": config.seed},
                      {f"val_recall@{k}": val_metrics[f"recall@{k}"],
                       f"val_ndcg@{k}": val_metrics[f"ndcg@{k}"]})
-    log("derived architecture:\n" + genotype.describe())
-    return {"mode": "search", "val": val_metrics, "test": test_metrics,
-            "val_loss": val_loss, "genotype": genotype.to_dict(), "history": history,
-            "alpha": {"ops": torch.softmax(model.alpha_ops.detach().cpu(), -1).tolist(),
-                      "activations": torch.softmax(model.alpha_activations.detach().cpu(),
-                                                   -1).tolist(),
-                      "aggregation": torch.softmax(model.alpha_aggregation.detach().cpu(),
-                                                   -1).tolist()}}
+    log.info("derived architecture:\n" + genotype.describe())
+    return {"mode": "search", "val": val_metrics, "test": test_metrics, "val_loss": val_loss,
+            "genotype": genotype.to_dict(), "history": history,
+            "alpha": model.alphas().softmax().to_record(model.space)}
 
 
 def _cycle(sampler, batch_size, device):
     """Validation batches without end: a new sampler epoch whenever one runs out."""
+    if not len(sampler):
+        raise ConfigError("no validation triples to sample (every validation user has "
+                          "interacted with every item)")
     while True:
         yield from sampler.batches(batch_size, device)

@@ -1,6 +1,5 @@
 """TensorBoard views of a search: alpha per edge and op, entropies, an alpha heat map per epoch."""
 import numpy as np
-import torch
 from torch.utils.tensorboard import SummaryWriter
 
 # A few stops of the viridis colour map; values in [0, 1] are interpolated between them.
@@ -29,18 +28,19 @@ class SearchLogger:
         space = self.space
         for name, value in scalars.items():
             self.writer.add_scalar(name, value, epoch)
-        probs = torch.softmax(model.alpha_ops.detach().float().cpu(), -1)
+        weights = model.alphas().softmax().map(lambda w: w.detach().float().cpu())
+        probs = weights.ops
         for e in range(len(space.edges)):
             edge = space.edge_name(e)
             for o, op in enumerate(space.ops):
                 self.writer.add_scalar(f"alpha/{edge}/{op}", probs[e, o].item(), epoch)
             entropy = -(probs[e] * probs[e].clamp_min(1e-12).log()).sum().item()
             self.writer.add_scalar(f"entropy/{edge}", entropy, epoch)
-        act = torch.softmax(model.alpha_activations.detach().float().cpu(), -1)
+        act = weights.activations
         for j in range(space.n_nodes):
             for a, name in enumerate(space.activations):
                 self.writer.add_scalar(f"activation/node{j + 1}/{name}", act[j, a].item(), epoch)
-        agg = torch.softmax(model.alpha_aggregation.detach().float().cpu(), -1)
+        agg = weights.aggregation
         for g, name in enumerate(space.aggregations):
             self.writer.add_scalar(f"aggregation/{name}", agg[g].item(), epoch)
         self.writer.add_image("alpha/heat_map", heat_map(probs.numpy()), epoch, dataformats="HWC")

@@ -18,6 +18,7 @@ def test_epochs_zero_evaluates_and_writes_results(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "943 users, 1,682 items" in proc.stdout
     results = json.loads((out / "results.json").read_text())
+    assert len(results["dataset"].pop("fingerprint")) == 64
     assert results["dataset"] == {"name": "ml-100k", "users": 943, "items": 1682,
                                   "train": 71943, "val": 8057, "test": 20000}
     for split in ("val", "test"):

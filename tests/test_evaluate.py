@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.evaluate import RankingEvaluator
+from evaluation.metrics import RankingEvaluator
 
 
 def naive_metrics(scores, heldout, exclude, ks):

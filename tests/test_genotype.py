@@ -5,16 +5,17 @@ import random
 import pytest
 import torch
 
-import supernet.retrain as retrain_module
-from data.interactions import DataConfig, load_interactions
-from supernet.config import RunConfig
-from supernet.genotype import (BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, derive,
-                               sample)
+import training.fit as fit_module
+import training.retrain as retrain_module
+from data.interactions import load_interactions
+from runtime.config import RunConfig
+from supernet.derive import discretize
+from supernet.genotype import BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, sample
 from supernet.model import ArchWeights, Supernet
-from supernet.search import TrainingDiverged
-from supernet.search_space import SearchSpace
-from supernet.standalone import StandaloneNet
-from supernet.trainer import run
+from runtime.errors import TrainingDiverged
+from supernet.space import SearchSpace
+from training.net import StandaloneNet
+from runtime.jobs import run
 
 from helpers import N_ITEMS, N_USERS, small_dataset, tiny_graph
 
@@ -72,10 +73,10 @@ def test_derive_takes_argmax_and_top_k_inputs():
     acts = torch.zeros(3, len(space.activations))
     acts[1, space.activations.index("tanh")] = 1
     agg = torch.tensor([0.0, 0, 0, 1])
-    one = derive(alpha, acts, agg, space, 64, inputs_per_node=1)
+    one = discretize(ArchWeights(alpha, acts, agg), space, 64, inputs_per_node=1)
     assert [n.inputs for n in one.nodes] == [[[0, "gcn"]], [[1, "gat"]], [[2, "lightgcn"]]]
     assert one.nodes[1].activation == "tanh" and one.aggregation == "weighted"
-    two = derive(alpha, acts, agg, space, 64, inputs_per_node=2)
+    two = discretize(ArchWeights(alpha, acts, agg), space, 64, inputs_per_node=2)
     assert two.nodes[1].inputs == [[0, "skip"], [1, "gat"]]
     assert two.nodes[2].inputs == [[0, "sage"], [2, "lightgcn"]]
 
@@ -139,15 +140,18 @@ def test_mf_genotype_is_the_embedding_table():
 
 
 def small_config(tmp_path, **overrides):
-    settings = dict(data=DataConfig(dataset=str(small_dataset(tmp_path / "inter.txt"))),
+    settings = dict(dataset=str(small_dataset(tmp_path / "inter.txt")),
                     out=str(tmp_path / "run"), device="cpu", epochs=30, dim=8, batch_size=32,
-                    n_nodes=2, gat_heads=2, genotype="lightgcn", patience=3, lr=0.01)
+                    nodes=2, gat_heads=2, genotype="lightgcn", patience=3, lr=0.01)
     settings.update(overrides)
-    return RunConfig(**settings)
+    mode = settings.pop("mode", "retrain")
+    if mode != "retrain":
+        settings.pop("genotype")
+    return RunConfig.from_flat(mode, **settings)
 
 
 def test_retrain_early_stopping_restores_the_best_epoch(tmp_path):
-    results = run(small_config(tmp_path), log=lambda *a: None)
+    results = run(small_config(tmp_path))
     history = [h for h in results["history"] if "val_recall@20" in h]
     best = max(history, key=lambda h: h["val_recall@20"])
     assert results["epoch"] == best["epoch"]
@@ -162,7 +166,7 @@ def test_retrain_early_stopping_restores_the_best_epoch(tmp_path):
 def test_refit_and_genotype_file(tmp_path):
     builtin("sage", dim=8).save(tmp_path / "g.json")
     results = run(small_config(tmp_path, genotype=str(tmp_path / "g.json"), refit=True,
-                               epochs=6), log=lambda *a: None)
+                               epochs=6))
     assert results["refit"] is True and results["genotype"]["nodes"][1]["inputs"] == [[1, "sage"]]
 
 
@@ -170,27 +174,23 @@ class Interrupted(Exception):
     pass
 
 
-def quiet(*args):
-    pass
-
-
 def straight_and_resumed(tmp_path, monkeypatch, stop_after, **settings):
     """Results of a straight run and of a run that dies right after the first checkpoint for
     which ``stop_after(state)`` holds and is then continued with --resume."""
-    straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings), log=quiet)
+    straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings))
     real_save = retrain_module.checkpoint.save
 
-    def save_then_stop(run_dir, **state):
-        real_save(run_dir, **state)
+    def save_then_stop(run_dir, kind, **state):
+        real_save(run_dir, kind, **state)
         if stop_after(state):
             raise Interrupted
 
     monkeypatch.setattr(retrain_module.checkpoint, "save", save_then_stop)
     split = small_config(tmp_path, out=str(tmp_path / "split"), **settings)
     with pytest.raises(Interrupted):
-        run(split, log=quiet)
+        run(split)
     monkeypatch.setattr(retrain_module.checkpoint, "save", real_save)
-    return straight, run(split, resume=True, log=quiet)
+    return straight, run(split, resume=True)
 
 
 @pytest.mark.parametrize("refit", [False, True])
@@ -212,7 +212,7 @@ def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
 
 
 def test_retrain_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    real, calls = retrain_module.bpr_loss, {"n": 0}
+    real, calls = fit_module.bpr_loss, {"n": 0}
 
     def poisoned(*args, **kwargs):
         loss, bpr = real(*args, **kwargs)
@@ -220,17 +220,16 @@ def test_retrain_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypa
         return (loss * float("nan"), bpr) if calls["n"] > steps_per_epoch + 1 else (loss, bpr)
 
     steps_per_epoch = -(-len(load_interactions(small_config(tmp_path).data).train) // 32)
-    monkeypatch.setattr(retrain_module, "bpr_loss", poisoned)
+    monkeypatch.setattr(fit_module, "bpr_loss", poisoned)
     config = small_config(tmp_path, checkpoint_seconds=0)
     with pytest.raises(TrainingDiverged, match="nan in epoch 2"):
-        run(config, log=quiet)
+        run(config)
     saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert saved["phase"] == "select" and saved["fit"]["progress"]["epoch"] == 1
 
 
 def test_random_search_picks_by_validation(tmp_path):
-    results = run(small_config(tmp_path, genotype=None, strategy="random", trials=3, epochs=4),
-                  log=lambda *a: None)
+    results = run(small_config(tmp_path, mode="random_search", trials=3, epochs=4))
     assert len(results["trials"]) == 3
     assert results["val"]["recall@20"] == max(t["val_recall"] for t in results["trials"])
     assert Genotype.load(tmp_path / "run" / "genotype.json").to_dict()["nodes"] == \
@@ -240,7 +239,7 @@ def test_random_search_picks_by_validation(tmp_path):
 def test_random_search_resume_equals_straight_run(tmp_path, monkeypatch):
     straight, resumed = straight_and_resumed(      # dies in trial 2, after trial 1's checkpoint
         tmp_path, monkeypatch, lambda state: True,
-        genotype=None, strategy="random", trials=3, epochs=4)
+        mode="random_search", trials=3, epochs=4)
     strip = lambda trials: [{k: v for k, v in t.items() if k != "seconds"} for t in trials]
     assert strip(resumed["trials"]) == strip(straight["trials"])
     for key in ("genotype", "val", "test", "epoch"):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from data.errors import DataError
+from runtime.errors import DataError
 from data.interactions import DataConfig, load_interactions, split_per_user
 
 
@@ -46,9 +46,9 @@ def random_interactions(tmp_path, n_users=60, n_items=40, seed=1):
 
 def test_splits_are_seeded_disjoint_and_per_user(tmp_path):
     f = random_interactions(tmp_path)
-    a = load_interactions(DataConfig(dataset=str(f), seed=3))
-    b = load_interactions(DataConfig(dataset=str(f), seed=3))
-    c = load_interactions(DataConfig(dataset=str(f), seed=4))
+    a = load_interactions(DataConfig(dataset=str(f)), seed=3)
+    b = load_interactions(DataConfig(dataset=str(f)), seed=3)
+    c = load_interactions(DataConfig(dataset=str(f)), seed=4)
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(getattr(a, split), getattr(b, split))
     assert not np.array_equal(a.test, c.test)

@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from data.errors import DataError
+from runtime.errors import DataError
 from data.interactions import DataConfig, load_interactions
 from data.readers import detect_format, read_table
 

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from data.errors import DataError
-from data.interactions import DataConfig
-from supernet.config import RunConfig
-from supernet.serving import recommend
-from supernet.trainer import run
+from runtime.errors import DataError
+from runtime.config import RunConfig
+from evaluation.serving import recommend
+from runtime.jobs import run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,11 +35,11 @@ def trained(tmp_path_factory):
     write = lambda path, rows: path.write_text("user\titem\n" + "".join(f"{u}\t{i}\n" for u, i in rows))
     write(tmp / "train.tsv", train)
     write(tmp / "test.tsv", test)
-    config = RunConfig(data=DataConfig(dataset=str(tmp / "train.tsv"),
-                                       test_file=str(tmp / "test.tsv")),
-                       out=str(tmp / "run"), device="cpu", epochs=15, dim=8, batch_size=32,
-                       genotype="lightgcn", patience=5, lr=0.01)
-    results = run(config, log=lambda *a: None)
+    config = RunConfig.from_flat("retrain", dataset=str(tmp / "train.tsv"),
+                                 test_file=str(tmp / "test.tsv"), out=str(tmp / "run"),
+                                 device="cpu", epochs=15, dim=8, batch_size=32,
+                                 genotype="lightgcn", patience=5, lr=0.01)
+    results = run(config)
     return tmp, results, train, test
 
 
@@ -51,7 +50,7 @@ def read_tsv(path):
 
 def test_ids_round_trip_and_seen_items_are_excluded(trained):
     tmp, _, train, _ = trained
-    rows = read_tsv(recommend(tmp / "run", log=lambda *a: None))
+    rows = read_tsv(recommend(tmp / "run"))
     assert list(rows[0]) == ["user", "rank", "item", "score", "source"]
     users = {r["user"] for r in rows}
     assert "98765432109876543210" in users and "user-7" in users and "only-in-test" in users
@@ -67,8 +66,7 @@ def test_ids_round_trip_and_seen_items_are_excluded(trained):
 
 def test_include_seen_keeps_them(trained):
     tmp, _, train, _ = trained
-    rows = read_tsv(recommend(tmp / "run", tmp / "all.tsv", include_seen=True, k=51,
-                              log=lambda *a: None))
+    rows = read_tsv(recommend(tmp / "run", tmp / "all.tsv", include_seen=True, k=51))
     seen = set(train)
     assert sum((r["user"], r["item"]) in seen for r in rows) == len(seen)
 
@@ -79,7 +77,7 @@ def test_order_equals_naive_argsort_of_the_model_scores(trained):
     reps = bundle["representations"].numpy().astype(np.float64)
     n_users = bundle["n_users"]
     scores = reps[:n_users] @ reps[n_users:].T
-    rows = read_tsv(recommend(tmp / "run", log=lambda *a: None))
+    rows = read_tsv(recommend(tmp / "run"))
     seen = {(bundle["user_ids"][u], bundle["item_ids"][i]) for u, i in bundle["seen"]}
     for u, raw in enumerate(bundle["user_ids"]):
         if bundle["cold_users"][u]:
@@ -91,7 +89,7 @@ def test_order_equals_naive_argsort_of_the_model_scores(trained):
 
 def test_test_only_user_gets_the_popular_items(trained):
     tmp, _, train, _ = trained
-    rows = [r for r in read_tsv(recommend(tmp / "run", log=lambda *a: None))
+    rows = [r for r in read_tsv(recommend(tmp / "run"))
             if r["user"] == "only-in-test"]
     assert {r["source"] for r in rows} == {"popular"}
     counts = {}
@@ -104,13 +102,12 @@ def test_test_only_user_gets_the_popular_items(trained):
 def test_users_file_unknown_user_and_json(trained):
     tmp, _, _, _ = trained
     (tmp / "users.txt").write_text("user-3\n\n98765432109876543210\n")
-    rows = read_tsv(recommend(tmp / "run", tmp / "some.tsv", users_file=tmp / "users.txt", k=5,
-                              log=lambda *a: None))
+    rows = read_tsv(recommend(tmp / "run", tmp / "some.tsv", users_file=tmp / "users.txt", k=5))
     assert [r["user"] for r in rows] == ["user-3"] * 5 + ["98765432109876543210"] * 5
     (tmp / "bad.txt").write_text("user-3\nnobody\n")
     with pytest.raises(DataError, match=r"bad.txt, line 2: user id 'nobody' never appeared"):
-        recommend(tmp / "run", tmp / "x.tsv", users_file=tmp / "bad.txt", log=lambda *a: None)
-    out = recommend(tmp / "run", fmt="json", k=3, log=lambda *a: None)
+        recommend(tmp / "run", tmp / "x.tsv", users_file=tmp / "bad.txt")
+    out = recommend(tmp / "run", fmt="json", k=3)
     data = json.loads(Path(out).read_text())
     assert len(data["recommendations"][0]["items"]) == 3
 
@@ -126,7 +123,7 @@ def test_cli_unknown_user_is_one_line(trained):
 
 def test_metrics_recomputed_from_the_tsv_equal_results_json(trained):
     tmp, results, _, test = trained
-    rows = read_tsv(recommend(tmp / "run", log=lambda *a: None))
+    rows = read_tsv(recommend(tmp / "run"))
     # an independent recomputation: LightGCN's Recall@20 and NDCG@20 from the files alone
     ranked = {}
     for r in rows:

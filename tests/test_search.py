@@ -13,10 +13,9 @@ import pytest
 import torch
 
 import supernet.search as search_module
-from data.interactions import DataConfig
-from supernet.config import RunConfig
-from supernet.search import TrainingDiverged
-from supernet.trainer import run
+from runtime.config import RunConfig
+from runtime.errors import ConfigError, TrainingDiverged
+from runtime.jobs import run
 
 from helpers import small_dataset
 
@@ -24,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def small_config(tmp_path, out="run", **overrides):
-    settings = dict(data=DataConfig(dataset=str(small_dataset(tmp_path / "inter.txt"))),
+    settings = dict(dataset=str(small_dataset(tmp_path / "inter.txt")),
                     out=str(tmp_path / out), device="cpu", epochs=4, dim=8, batch_size=32,
-                    warmup_epochs=1, n_nodes=2, gat_heads=2)
+                    warmup_epochs=1, nodes=2, gat_heads=2)
     settings.update(overrides)
-    return RunConfig(**settings)
+    return RunConfig.from_flat("search", **settings)
 
 
 def checkpoint_of(run_dir):
@@ -42,29 +41,25 @@ def assert_same_state(a, b):
         assert torch.equal(a["model"][key], b["model"][key]), key
 
 
-def quiet(*args):
-    pass
-
-
 class Interrupted(Exception):
     pass
 
 
 @pytest.mark.parametrize("strategy", ["darts", "gdas"])
 def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy):
-    run(small_config(tmp_path, "straight", strategy=strategy), log=quiet)
+    run(small_config(tmp_path, "straight", strategy=strategy))
     real_save = search_module.checkpoint.save
 
-    def save_then_stop(run_dir, **state):     # the process dies right after epoch 2's checkpoint
-        real_save(run_dir, **state)
+    def save_then_stop(run_dir, kind, **state):   # the process dies right after epoch 2's checkpoint
+        real_save(run_dir, kind, **state)
         if state["epoch"] == 2:
             raise Interrupted
 
     monkeypatch.setattr(search_module.checkpoint, "save", save_then_stop)
     with pytest.raises(Interrupted):
-        run(small_config(tmp_path, "split", strategy=strategy), log=quiet)
+        run(small_config(tmp_path, "split", strategy=strategy))
     monkeypatch.setattr(search_module.checkpoint, "save", real_save)
-    resumed = run(small_config(tmp_path, "split", strategy=strategy), resume=True, log=quiet)
+    resumed = run(small_config(tmp_path, "split", strategy=strategy), resume=True)
     assert_same_state(checkpoint_of(tmp_path / "straight"), checkpoint_of(tmp_path / "split"))
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
     assert straight["genotype"] == resumed["genotype"]
@@ -72,16 +67,16 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy):
 
 
 def test_two_epochs_then_resume_for_two_more_equals_four(tmp_path):
-    run(small_config(tmp_path, "straight"), log=quiet)
-    run(small_config(tmp_path, "split", epochs=2), log=quiet)
-    run(small_config(tmp_path, "split", epochs=4), resume=True, log=quiet)
+    run(small_config(tmp_path, "straight"))
+    run(small_config(tmp_path, "split", epochs=2))
+    run(small_config(tmp_path, "split", epochs=4), resume=True)
     assert_same_state(checkpoint_of(tmp_path / "straight"), checkpoint_of(tmp_path / "split"))
 
 
 def test_new_run_refuses_a_directory_with_a_checkpoint(tmp_path):
-    run(small_config(tmp_path, epochs=1), log=quiet)
-    with pytest.raises(ValueError, match="already holds a run"):
-        run(small_config(tmp_path, epochs=1), log=quiet)
+    run(small_config(tmp_path, epochs=1))
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run(small_config(tmp_path, epochs=1))
 
 
 def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
@@ -96,11 +91,11 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypa
 
     poison_after = 10 ** 9
     monkeypatch.setattr(search_module, "bpr_loss", poisoned)
-    run(small_config(tmp_path, "probe", epochs=1), log=quiet)
+    run(small_config(tmp_path, "probe", epochs=1))
     poison_after = calls["n"] + 2          # first epoch fine, NaN early in the second
     calls["n"] = 0
     with pytest.raises(TrainingDiverged, match=r"nan in epoch 2.*checkpoint of epoch 1"):
-        run(config, log=quiet)
+        run(config)
     assert checkpoint_of(config.out)["epoch"] == 1
     assert not list(Path(config.out).glob(".*.tmp"))
 
@@ -108,7 +103,7 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypa
 def test_tensorboard_holds_alpha_scalars_and_heat_map(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     config = small_config(tmp_path, epochs=2)
-    run(config, log=quiet)
+    run(config)
     events = EventAccumulator(str(Path(config.out) / "tensorboard"),
                               size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     events.Reload()
@@ -161,11 +156,11 @@ def planted_communities(path, n_users=120, n_items=90, communities=6, per_user=1
 @pytest.mark.parametrize("seed", [0, 1])
 def test_planted_problem_gives_propagation_the_largest_alpha(tmp_path, seed):
     data = planted_communities(tmp_path / "planted.txt")
-    config = RunConfig(data=DataConfig(dataset=str(data), val_fraction=0.3, seed=seed),
-                       out=str(tmp_path / "run"), device="cpu", seed=seed, epochs=8, dim=16,
-                       batch_size=64, warmup_epochs=2, n_nodes=2, arch_lr=3e-3,
-                       ops=["lightgcn", "skip", "zero"])
-    results = run(config, log=quiet)
-    alpha = np.array(results["alpha"]["ops"])            # edges x (lightgcn, skip, zero)
+    config = RunConfig.from_flat("search", dataset=str(data), val_fraction=0.3,
+                                 out=str(tmp_path / "run"), device="cpu", seed=seed, epochs=8,
+                                 dim=16, batch_size=64, warmup_epochs=2, nodes=2, arch_lr=3e-3,
+                                 ops=["lightgcn", "skip", "zero"])
+    results = run(config)
+    alpha = np.array(results["alpha"]["op_weights"])     # edges x (lightgcn, skip, zero)
     assert np.all(alpha[:, 0] > alpha[:, 1] + 0.01) and np.all(alpha[:, 0] > alpha[:, 2])
     assert all(op == "lightgcn" for node in results["genotype"]["nodes"] for _, op in node["inputs"])

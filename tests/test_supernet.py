@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from supernet.architect import Architect
-from supernet.genotype import derive_from_model
-from supernet.loss import bpr_loss
-from supernet.mixing import mix
+from supernet.derive import discretize
+from training.losses import bpr_loss
+from ops import mix
 from supernet.model import ArchWeights, Supernet
-from supernet.search_space import SearchSpace
+from supernet.space import SearchSpace
 
 from helpers import N_ITEMS, N_USERS, tiny_graph, tiny_pairs
 
@@ -157,7 +157,7 @@ def test_derive_never_keeps_zero_and_takes_argmax():
         model.alpha_ops[:, space.ops.index("zero")] = 5.0          # zero dominates everywhere
         model.alpha_ops[:, space.ops.index("sage")] = 1.0
         model.alpha_ops[space.edges.index((1, 3)), space.ops.index("gat")] = 3.0
-    genotype = derive_from_model(model)
+    genotype = discretize(model.alphas(), space, model.dim)
     assert genotype.nodes[2].inputs == [[1, "gat"]]
     assert all(op != "zero" for node in genotype.nodes for _, op in node.inputs)
     assert genotype.nodes[0].inputs == [[0, "sage"]]

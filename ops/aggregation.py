@@ -3,7 +3,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .mixing import mix
+from .weighted_sum import mix
+
+AGGREGATIONS = ("mean", "last", "concat", "weighted")
 
 
 class LayerAggregation(nn.Module):
@@ -14,7 +16,7 @@ class LayerAggregation(nn.Module):
 
     def __init__(self, kind, n_states, dim):
         super().__init__()
-        if kind not in ("mean", "last", "concat", "weighted"):
+        if kind not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {kind!r}")
         self.kind = kind
         self.linear = nn.Linear(n_states * dim, dim) if kind == "concat" else None

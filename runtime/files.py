@@ -1,4 +1,7 @@
-"""Atomic writes: a crash (even SIGKILL) mid-write leaves the previous file intact."""
+"""Atomic writes: a crash (even SIGKILL) mid-write leaves the previous file intact.
+
+Files are created with the permissions of an ordinary ``open`` (0666 less the umask), not the
+0600 of a temporary file, so a run directory reads like any other."""
 import json
 import os
 import tempfile
@@ -7,11 +10,18 @@ from pathlib import Path
 import torch
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomic(path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -27,7 +37,7 @@ def write_text(path, text):
 
 
 def write_json(path, obj):
-    _write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def save_torch(path, obj):

@@ -1,3 +1,4 @@
+"""Training losses on the (N, d) representations: BPR with LightGCN's L2."""
 import torch.nn.functional as F
 
 

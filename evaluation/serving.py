@@ -5,13 +5,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.errors import DataError
-from .evaluate import Ranker
-from .files import write_text
+from runtime.errors import ConfigError, DataError
+from runtime.files import save_torch, write_text
+from runtime.progress import log
+from .metrics import Ranker
+
+BUNDLE = "model.pt"
+
+
+def save_bundle(run_dir, model, reps, genotype, data, config, cold_start):
+    """RUN_DIR/model.pt: the weights, the final representations and what serving needs to
+    answer in the user's own ids (id maps, seen items, cold users and item popularity)."""
+    cold, popularity = cold_start
+    save_torch(Path(run_dir) / BUNDLE, {
+        "model": model.state_dict(), "genotype": genotype.to_dict(), "config": config.to_dict(),
+        "refit": config.retrain.refit, "representations": reps.float().cpu(),
+        "n_users": data.n_users, "user_ids": data.user_ids.tolist(),
+        "item_ids": data.item_ids.tolist(), "seen": np.concatenate([data.train, data.val]),
+        "cold_users": cold, "popularity": popularity, "dataset": data.name})
 
 
 def load_bundle(run_dir):
-    path = Path(run_dir) / "model.pt"
+    path = Path(run_dir) / BUNDLE
     if not path.exists():
         raise DataError(path, "no trained model here; retrain first: "
                               "python train.py --genotype FILE|NAME --out RUN_DIR")
@@ -37,7 +52,7 @@ def read_users(path, index):
 
 
 def recommend(run_dir, out=None, users_file=None, k=20, include_seen=False, fmt="tsv",
-              device="cpu", chunk_size=1024, log=print):
+              device="cpu", chunk_size=1024):
     """Write the top-``k`` items of every user (or of the users in ``users_file``); returns the
     output path. Seen (training + validation) items are excluded unless ``include_seen``."""
     bundle = load_bundle(run_dir)
@@ -61,8 +76,8 @@ def recommend(run_dir, out=None, users_file=None, k=20, include_seen=False, fmt=
     elif fmt == "json":
         write_text(out, _json(lists, user_ids, item_ids, cold, k))
     else:
-        raise ValueError(f"unknown format {fmt!r}; choose tsv or json")
-    log(f"top-{k} recommendations for {len(users):,} users written to {out}")
+        raise ConfigError(f"unknown format {fmt!r}; choose tsv or json")
+    log.info(f"top-{k} recommendations for {len(users):,} users written to {out}")
     return out
 
 

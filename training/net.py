@@ -2,9 +2,8 @@
 import torch
 import torch.nn as nn
 
-from ops import make_activation, make_op
-from .aggregation import LayerAggregation
-from .genotype import Genotype
+from ops import LayerAggregation, make_activation, make_op
+from supernet.genotype import Genotype
 
 
 class StandaloneNet(nn.Module):

@@ -2,8 +2,9 @@
 
 For each user with held-out items: score every item, mask the items in ``exclude`` (the user's
 training items, plus validation items when scoring test), take the top K and compute
-Recall@K = hits / |held-out|, Precision@K = hits / K, HitRate@K = [hits > 0] and NDCG@K with
-binary relevance and IDCG over min(K, |held-out|); each averaged over those users.
+Recall@K = hits / |held-out|, Precision@K = hits / K, HitRate@K = [hits > 0], NDCG@K with
+binary relevance and IDCG over min(K, |held-out|), and F1@K = 2 P R / (P + R) of the user's own
+precision and recall (0 without hits); each averaged over those users.
 
 Ranking itself (``Ranker``) is shared with recommend.py, so the lists a user is served are the
 lists that were scored. Users without training interactions ("cold": their vectors never
@@ -13,6 +14,8 @@ import numpy as np
 import torch
 
 from data.interactions import pairs_to_csr
+
+METRICS = ("recall", "ndcg", "precision", "hit", "f1")
 
 
 def _csr_tensors(pairs, n_users, device):
@@ -88,7 +91,7 @@ class RankingEvaluator:
         discount = 1.0 / torch.log2(torch.arange(2, k_max + 2, device=self.device,
                                                  dtype=torch.float64))
         ideal = torch.cumsum(discount, 0)
-        sums = {f"{m}@{k}": 0.0 for k in self.ks for m in ("recall", "ndcg", "precision", "hit")}
+        sums = {f"{m}@{k}": 0.0 for k in self.ks for m in METRICS}
         for users, top, _ in self.ranker.chunks(user_emb, item_emb, self.users, k_max):
             keys = users[:, None] * self.n_items + top
             found = torch.searchsorted(self.heldout_keys, keys).clamp_max(len(self.heldout_keys) - 1)
@@ -99,11 +102,32 @@ class RankingEvaluator:
                 n_hits = hits[:, :k_eff].sum(1)
                 dcg = (hits[:, :k_eff] * discount[:k_eff]).sum(1)
                 idcg = ideal[n_heldout.clamp_max(k_eff).long() - 1]
-                sums[f"recall@{k}"] += (n_hits / n_heldout).sum().item()
-                sums[f"precision@{k}"] += (n_hits / k).sum().item()
+                recall, precision = n_hits / n_heldout, n_hits / k
+                f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-300)
+                sums[f"recall@{k}"] += recall.sum().item()
+                sums[f"precision@{k}"] += precision.sum().item()
                 sums[f"hit@{k}"] += (n_hits > 0).double().sum().item()
                 sums[f"ndcg@{k}"] += (dcg / idcg).sum().item()
+                sums[f"f1@{k}"] += f1.sum().item()
         n = max(len(self.users), 1)
         metrics = {name: total / n for name, total in sums.items()}
         metrics["users"] = len(self.users)
         return metrics
+
+
+def cold_start(data):
+    """(users with no training or validation interaction, float item popularity in them)."""
+    seen = np.concatenate([data.train, data.val])
+    cold = np.bincount(seen[:, 0], minlength=data.n_users) == 0
+    popularity = np.bincount(seen[:, 1], minlength=data.n_items).astype(np.float32)
+    return cold, popularity
+
+
+def score_test(reps, data, config, device):
+    """Test metrics of representations (N, d), users first: training and validation items
+    masked, users without either ranked by popularity, as recommend.py serves them. Every mode
+    scores test with this, once, at the end of a run."""
+    cold, popularity = cold_start(data)
+    evaluator = RankingEvaluator(data.test, [data.train, data.val], data.n_users, data.n_items,
+                                 config.topk, config.eval_chunk_size, device, cold, popularity)
+    return evaluator(reps[:data.n_users], reps[data.n_users:])

@@ -1,0 +1,120 @@
+"""The run configuration: nested dataclasses, one section per job, passed explicitly and saved
+as config.json in the run directory. Their defaults are the command line's defaults
+(train.py reads them from here), and ``seed`` is the one seed of a run: splits, sampling and
+initialization all derive from it.
+"""
+from dataclasses import asdict, dataclass, field, fields
+from typing import List, Optional
+
+from data.interactions import DataConfig
+from ops import CANDIDATES
+from .errors import ConfigError
+
+MODES = ("search", "retrain", "random_search")
+
+
+@dataclass
+class TrainConfig:
+    """Weight training, shared by the supernet search and standalone training."""
+    dim: int = 64
+    batch_size: int = 2048
+    lr: float = 5e-3                   # Adam (LightGCN uses 1e-3 with 1000 epochs on Gowalla)
+    l2: float = 1e-4                   # on the batch's layer-0 embeddings, as LightGCN
+    gat_heads: int = 4
+    gat_dropout: float = 0.0
+
+
+@dataclass
+class SearchConfig:
+    """The supernet search (train.py without --genotype)."""
+    epochs: int = 30
+    nodes: int = 3                     # intermediate cell nodes K
+    ops: List[str] = field(default_factory=lambda: list(CANDIDATES))   # candidates per edge
+    strategy: str = "darts"            # darts (softmax mixtures) | gdas (sampled paths)
+    order: int = 1                     # 2: DARTS's unrolled hypergradient
+    warmup_epochs: int = 5             # epochs in which only the weights train
+    arch_lr: float = 3e-4              # DARTS's architecture optimizer: Adam(3e-4, (0.5, 0.999), 1e-3)
+    arch_weight_decay: float = 1e-3
+    unrolled_lr: Optional[float] = None   # xi of the second-order virtual step; None: train.lr
+    tau_max: float = 10.0              # GDAS temperature, annealed linearly to tau_min ...
+    tau_min: float = 0.1
+    tau_epochs: Optional[int] = None   # ... over this many epochs (None: the first --epochs)
+
+
+@dataclass
+class RetrainConfig:
+    """Standalone training of a genotype (train.py --genotype); also each random-search trial."""
+    genotype: Optional[str] = None     # a genotype file or a built-in name
+    epochs: int = 200
+    eval_every: int = 1                # epochs between validation evaluations
+    patience: int = 10                 # evaluations without a better val recall before stopping
+    refit: bool = False                # after early stopping, retrain on train + val
+    checkpoint_seconds: float = 60.0   # least seconds between two checkpoints
+    ignore_fingerprint: bool = False   # retrain a genotype searched on other data anyway
+
+
+@dataclass
+class RandomSearchConfig:
+    """Random search (train.py --strategy random): trials over the search space of ``search``,
+    each trained as ``retrain`` says."""
+    trials: Optional[int] = None
+    budget_seconds: Optional[float] = None
+
+
+SECTIONS = {"train": TrainConfig, "search": SearchConfig, "retrain": RetrainConfig,
+            "random_search": RandomSearchConfig}
+
+
+@dataclass
+class RunConfig:
+    mode: str = "search"               # search | retrain | random_search
+    data: DataConfig = field(default_factory=DataConfig)
+    out: Optional[str] = None          # run directory; None: runs/<timestamp>
+    device: str = "auto"               # auto | cpu | cuda
+    seed: int = 0
+    topk: List[int] = field(default_factory=lambda: [20])
+    eval_chunk_size: int = 1024        # users scored at once in full-ranking evaluation
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    random_search: RandomSearchConfig = field(default_factory=RandomSearchConfig)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.search.tau_epochs is None:     # fixed once, so extending a run keeps the schedule
+            self.search.tau_epochs = self.search.epochs
+
+    @property
+    def epochs(self):
+        """The epochs of this run's job (a random search: of each trial)."""
+        return self.search.epochs if self.mode == "search" else self.retrain.epochs
+
+    @epochs.setter
+    def epochs(self, value):
+        (self.search if self.mode == "search" else self.retrain).epochs = value
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d["data"] = DataConfig(**d.get("data", {}))
+        for name, section in SECTIONS.items():
+            d[name] = section(**d.get(name, {}))
+        return cls(**d)
+
+    @classmethod
+    def from_flat(cls, mode="search", epochs=None, **values):
+        """A config from flat keyword values named as the fields of any section (``lr=...``,
+        ``patience=...``, ``dataset=...``); ``epochs`` goes to the mode's own section. This is
+        how train.py turns its flags into a config."""
+        sections = {"data": DataConfig, **SECTIONS}
+        built = {}
+        for name, section in sections.items():
+            names = {f.name for f in fields(section)}
+            built[name] = section(**{k: values.pop(k) for k in list(values) if k in names})
+        if epochs is not None:
+            built["search" if mode == "search" else "retrain"].epochs = epochs
+        return cls(mode=mode, **built, **values)

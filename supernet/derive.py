@@ -1,0 +1,64 @@
+"""From a search's α to a discrete architecture: the argmax rule (``discretize``) and the export
+of a search run directory to genotype.json with a picture (``derive``, behind derive.py)."""
+from pathlib import Path
+
+import torch
+
+from runtime import checkpoint
+from runtime.config import RunConfig
+from runtime.progress import log
+from .genotype import Genotype, NodeChoice
+from .model import ArchWeights
+from .space import SearchSpace
+
+
+def discretize(alphas: ArchWeights, space: SearchSpace, dim, inputs_per_node=1):
+    """Per node keep the ``inputs_per_node`` incoming edges whose strongest computed op (never
+    ``zero``) weighs most, each with that op; argmax for activation and aggregation."""
+    probs = alphas.map(lambda a: a.detach().float().cpu()).softmax()
+    computed = [o for o, name in enumerate(space.ops) if name in space.computed_ops]
+    op_probs = probs.ops[:, computed]
+    nodes = []
+    for j in range(1, space.n_nodes + 1):
+        incoming = space.incoming(j)
+        strength = {e: op_probs[e].max().item() for e in incoming}
+        kept = sorted(sorted(incoming, key=lambda e: -strength[e])[:inputs_per_node])
+        inputs = [[space.edges[e][0], space.ops[computed[int(op_probs[e].argmax())]]]
+                  for e in kept]
+        nodes.append(NodeChoice(inputs, space.activations[int(probs.activations[j - 1].argmax())]))
+    return Genotype(nodes, space.aggregations[int(probs.aggregation.argmax())], dim)
+
+
+def space_of(config: RunConfig):
+    return SearchSpace(n_nodes=config.search.nodes, ops=tuple(config.search.ops))
+
+
+def derive(run_dir, out=None, inputs_per_node=1):
+    """Read RUN_DIR's search checkpoint, write the derived genotype (default
+    RUN_DIR/genotype.json) with its α, search config and dataset fingerprint, and the cell
+    picture beside it; returns the genotype."""
+    run_dir = Path(run_dir)
+    state = checkpoint.load(run_dir, "search")
+    if state is None:
+        raise checkpoint.CheckpointError(
+            f"{run_dir}: no {checkpoint.CHECKPOINT}; derive.py needs a search run directory "
+            "with at least one finished epoch")
+    config = RunConfig.from_dict(state["config"])
+    space = space_of(config)
+    alphas = ArchWeights.from_state_dict(state["model"])
+    genotype = discretize(alphas, space, config.train.dim, inputs_per_node)
+    genotype.provenance = {
+        "alpha": alphas.softmax().to_record(space),
+        "search": {"run_dir": str(run_dir), "epochs_completed": state["epoch"],
+                   "inputs_per_node": inputs_per_node, "config": state["config"]},
+        "dataset": state["dataset"],
+        "gat_heads": config.train.gat_heads,
+    }
+    out = Path(out) if out else run_dir / "genotype.json"
+    genotype.save(out)
+    log.info(genotype.describe())
+    log.info(f"genotype written to {out}")
+    pictures = genotype.draw(out.with_suffix(".dot"))
+    log.info("cell picture: " + ", ".join(map(str, pictures))
+             + ("" if len(pictures) > 1 else " (install Graphviz for SVG/PNG)"))
+    return genotype

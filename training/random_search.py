@@ -1,0 +1,74 @@
+"""Random search: the baseline a search must beat. Sample architectures of the search space,
+retrain each with early stopping, keep the best by validation Recall@K; test is scored once, for
+the chosen architecture.
+
+A checkpoint after every trial (the trials so far, the best one's weights, the sampler's random
+state, the time spent) lets ``--resume`` continue with the next trial; a trial that was cut off
+is run again from its start, which gives the same result."""
+import copy
+import random
+import time
+
+import torch
+
+from runtime import checkpoint
+from runtime.errors import ConfigError
+from runtime.progress import format_seconds, log
+from supernet.derive import space_of
+from supernet.genotype import Genotype, sample
+from .fit import fit
+from .retrain import finish, new_model, validation_evaluator
+
+
+def random_search(config, data, graph, run_dir, device):
+    """Trials until ``trials`` are done or ``budget_seconds`` have passed (the trial running
+    then finishes); returns the results of the best architecture."""
+    budget = config.random_search
+    if budget.trials is None and budget.budget_seconds is None:
+        raise ConfigError("--strategy random needs --trials N or --budget-seconds S")
+    val_eval = validation_evaluator(data, config, device)
+    if val_eval is None:
+        raise ConfigError("random search picks by validation, but the validation split is "
+                          "empty (--val-fraction 0, or too few interactions per user)")
+    space = space_of(config)
+    rng = random.Random(config.seed)
+    k = config.topk[0]
+    trials, best, spent = [], None, 0.0
+    state = checkpoint.load(run_dir, "random_search", device, data.fingerprint)
+    if state is not None:
+        trials, best, spent = state["trials"], state["best"], state["seconds"]
+        rng.setstate(state["rng"])
+        log.info(f"resumed after {len(trials)} trials ({format_seconds(spent)})")
+    started = time.perf_counter() - spent
+    while (budget.trials is None or len(trials) < budget.trials) and (
+            budget.budget_seconds is None or not trials
+            or time.perf_counter() - started < budget.budget_seconds):
+        genotype = sample(space, config.train.dim, rng)
+        label = f"[trial {len(trials) + 1}] "
+        log.info(f"{label}{genotype.short()}")
+        torch.manual_seed(config.seed)
+        model = new_model(genotype, data, config, device)
+        trial_start = time.perf_counter()
+        stopping = fit(model, graph, data.train, config, device, config.retrain.epochs, val_eval,
+                       label, quiet=True).stopping
+        metrics, seconds = stopping.best_metrics, time.perf_counter() - trial_start
+        trials.append({"genotype": genotype.short(), "epoch": stopping.best_epoch,
+                       "val_recall": metrics[f"recall@{k}"], "val_ndcg": metrics[f"ndcg@{k}"],
+                       "seconds": seconds})
+        log.info(f"{label}val recall@{k} {metrics[f'recall@{k}']:.4f} at epoch "
+                 f"{stopping.best_epoch} ({format_seconds(seconds)})")
+        if best is None or metrics[f"recall@{k}"] > best["val"][f"recall@{k}"]:
+            best = {"genotype": genotype.to_dict(), "model": copy.deepcopy(model.state_dict()),
+                    "val": metrics, "epoch": stopping.best_epoch}
+        checkpoint.save(run_dir, "random_search", trials=trials, best=best, rng=rng.getstate(),
+                        seconds=time.perf_counter() - started, dataset=data.record())
+    genotype = Genotype.from_dict(best["genotype"])
+    model = new_model(genotype, data, config, device)
+    model.load_state_dict(best["model"])
+    test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
+    genotype.save(run_dir / "genotype.json")
+    log.info(f"random search: {len(trials)} trials in "
+             f"{format_seconds(time.perf_counter() - started)}; best by validation:\n"
+             f"{genotype.describe()}")
+    return {"mode": "random_search", "genotype": genotype.to_dict(), "val": best["val"],
+            "test": test_metrics, "epoch": best["epoch"], "trials": trials}

@@ -1,0 +1,102 @@
+"""Retraining a genotype standalone: select the epoch on validation (early stopping), optionally
+refit on train + validation for that many epochs, score test once, save the serving bundle."""
+import numpy as np
+import torch
+
+from data.graph import BipartiteGraph
+from evaluation.metrics import RankingEvaluator, cold_start, score_test
+from evaluation.serving import save_bundle
+from runtime import checkpoint
+from runtime.errors import ConfigError
+from runtime.progress import log
+from supernet.genotype import GenotypeError, resolve
+from .fit import fit
+from .net import StandaloneNet
+
+
+def new_model(genotype, data, config, device):
+    return StandaloneNet(data.n_users, data.n_items, genotype, config.train.gat_heads,
+                         config.train.gat_dropout).to(device)
+
+
+def validation_evaluator(data, config, device):
+    """Scores the validation split with the training items masked; None when it is empty."""
+    if not len(data.val):
+        return None
+    return RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
+                            config.eval_chunk_size, device)
+
+
+@torch.no_grad()
+def representations(model, graph):
+    """The model's (N, d) user and item vectors in evaluation mode."""
+    model.eval()
+    return model(graph)
+
+
+def finish(model, graph, genotype, data, config, run_dir, device):
+    """Score test once and save what serving needs (model.pt); returns the test metrics."""
+    reps = representations(model, graph)
+    save_bundle(run_dir, model, reps, genotype, data, config, cold_start(data))
+    return score_test(reps, data, config, device)
+
+
+def check_provenance(genotype, data, config, source):
+    """A genotype derived on other data than this run's is refused: with the same dataset and
+    another split, its search saw this run's test items."""
+    searched = genotype.provenance.get("dataset", {}).get("fingerprint")
+    ours = data.fingerprint
+    if searched is None or searched == ours or config.retrain.ignore_fingerprint:
+        return
+    raise GenotypeError(source, f"was searched on data with fingerprint {searched[:12]}, but this "
+                                f"run's data ({data.name}) has {ours[:12]}: with another split "
+                                "of the same dataset the search saw this run's test items. "
+                                "Use the search's --dataset, --seed and fractions, or pass "
+                                "--ignore-fingerprint to retrain on other data on purpose")
+
+
+def retrain(config, data, graph, run_dir, device):
+    """Select the epoch on validation, optionally refit on train + val, score test once.
+    Continues from RUN_DIR's checkpoint when there is one (``train.py --resume``)."""
+    r = config.retrain
+    genotype = resolve(r.genotype, config.train.dim)
+    check_provenance(genotype, data, config, r.genotype)
+    val_eval = validation_evaluator(data, config, device)
+    if val_eval is None:
+        if r.refit:
+            raise ConfigError("--refit needs a validation split to choose the epoch "
+                              "(--val-fraction is 0 or every user has too few interactions)")
+        log.info("no validation split: training all epochs without early stopping")
+    log.info(f"retraining {r.genotype}:\n{genotype.describe()}")
+    fingerprint = data.fingerprint
+    state = checkpoint.load(run_dir, "retrain", device, fingerprint)
+    selection = state["selection"] if state is not None and state["phase"] == "refit" else None
+    if selection is None:
+        torch.manual_seed(config.seed)
+        model = new_model(genotype, data, config, device)
+        progress = fit(model, graph, data.train, config, device, r.epochs, val_eval,
+                       resume=state["fit"] if state else None,
+                       save=lambda fit_state: checkpoint.save(
+                           run_dir, "retrain", phase="select", fit=fit_state,
+                           dataset=data.record()))
+        stopping = progress.stopping
+        selection = {"epoch": stopping.best_epoch if stopping else progress.epoch,
+                     "val": stopping.best_metrics if stopping else None,
+                     "history": progress.history, "seconds": progress.seconds}
+        state = None
+    seconds = selection["seconds"]
+    if r.refit:
+        log.info(f"refit: training a fresh model on train + val for {selection['epoch']} epochs")
+        train_val = np.concatenate([data.train, data.val])
+        graph = BipartiteGraph.from_pairs(train_val, data.n_users, data.n_items).to(device)
+        torch.manual_seed(config.seed)
+        model = new_model(genotype, data, config, device)
+        seconds += fit(model, graph, train_val, config, device, selection["epoch"],
+                       label="refit ", resume=state["fit"] if state else None,
+                       save=lambda fit_state: checkpoint.save(
+                           run_dir, "retrain", phase="refit", selection=selection,
+                           fit=fit_state, dataset=data.record())).seconds
+    test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
+    return {"mode": "retrain", "genotype": genotype.to_dict(), "val": selection["val"],
+            "test": test_metrics, "epoch": selection["epoch"], "refit": r.refit,
+            "train_seconds": seconds, "history": selection["history"]}
