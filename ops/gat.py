@@ -44,7 +44,8 @@ class GATConv(nn.Module):
         rowptr, source = storage.rowptr(), storage.col()
         score_src = (xw * self.att_src).sum(-1)
         score_dst = gather_csr((xw * self.att_dst).sum(-1), rowptr)   # per entry, by its target
-        scores = F.leaky_relu(score_src[source] + score_dst, self.negative_slope)
+        # index_select: its backward sums in a fixed order (x[idx]'s does not on the CPU)
+        scores = F.leaky_relu(score_src.index_select(0, source) + score_dst, self.negative_slope)
         scores = scores - gather_csr(segment_csr(scores.detach(), rowptr, reduce="max"), rowptr)
         return scores.exp(), xw
 

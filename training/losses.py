@@ -1,4 +1,8 @@
-"""Training losses on the (N, d) representations: BPR with LightGCN's L2."""
+"""Training losses on the (N, d) representations: BPR with LightGCN's L2.
+
+Rows are gathered with ``index_select``: its backward (``index_add_``) sums repeated rows in a
+fixed order, where the backward of ``x[idx]`` on the CPU accumulates them in parallel, in an
+order that changes from run to run."""
 import torch.nn.functional as F
 
 
@@ -9,10 +13,9 @@ def bpr_loss(representations, embedding, users, positives, negatives, n_users, l
     users / positives / negatives (B,) indices (items counted from 0).
     Returns (total loss, BPR part).
     """
-    u = representations[users]
-    pos = representations[positives + n_users]
-    neg = representations[negatives + n_users]
+    positives, negatives = positives + n_users, negatives + n_users
+    u, pos, neg = (representations.index_select(0, i) for i in (users, positives, negatives))
     bpr = F.softplus((u * neg).sum(1) - (u * pos).sum(1)).mean()
-    e_u, e_p, e_n = embedding[users], embedding[positives + n_users], embedding[negatives + n_users]
+    e_u, e_p, e_n = (embedding.index_select(0, i) for i in (users, positives, negatives))
     reg = 0.5 * (e_u.pow(2).sum() + e_p.pow(2).sum() + e_n.pow(2).sum()) / len(users)
     return bpr + l2 * reg, bpr
