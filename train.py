@@ -17,6 +17,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="recnas: graph neural architecture search for recommendation",
         allow_abbrev=False)
+    for add_flags in (data_flags, run_flags, training_flags, search_flags):
+        add_flags(p)
+    return p.parse_args(argv)
+
+
+def data_flags(p):
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="ml-100k",
                    help="bundled name (ml-100k, gowalla), a directory or an interactions file "
@@ -28,6 +34,9 @@ def parse_args(argv=None):
                    help="per-user test share when no test split is given (default: %(default)s)")
     d.add_argument("--val-fraction", type=float, default=0.1,
                    help="per-user validation share of the training rows (default: %(default)s)")
+
+
+def run_flags(p):
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=RUN.seed,
                    help="splits, sampling and initialization (default: %(default)s)")
@@ -41,6 +50,9 @@ def parse_args(argv=None):
                    help="cut-offs K; the first one drives early stopping (default: 20)")
     r.add_argument("--eval-chunk-size", type=int, default=RUN.eval_chunk_size,
                    help="users scored at once in full-ranking evaluation (default: %(default)s)")
+
+
+def training_flags(p):
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=None,
                    help=f"0 evaluates the untrained model (default: {SEARCH.epochs} for a "
@@ -71,6 +83,9 @@ def parse_args(argv=None):
                    help="attention heads of gat (default: %(default)s)")
     t.add_argument("--gat-dropout", type=float, default=TRAIN.gat_dropout,
                    help="dropout on gat's attention weights (default: %(default)s)")
+
+
+def search_flags(p):
     s = p.add_argument_group("search")
     s.add_argument("--nodes", type=int, default=SEARCH.nodes,
                    help="intermediate cell nodes K, like a K-layer GNN (default: %(default)s)")
@@ -98,7 +113,6 @@ def parse_args(argv=None):
                    help="GDAS end temperature (default: %(default)s)")
     s.add_argument("--tau-epochs", type=int,
                    help="GDAS: epochs over which the temperature falls (default: --epochs)")
-    return p.parse_args(argv)
 
 
 def config_from_args(args):

@@ -15,7 +15,7 @@ def naive_metrics(scores, heldout, exclude, ks):
     masked = {}
     for u, i in exclude:
         masked.setdefault(u, set()).add(i)
-    totals = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg", "precision", "hit")}
+    totals = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg", "precision", "hit", "f1")}
     for u, relevant in by_user.items():
         ranked = [i for i in np.argsort(-scores[u], kind="stable") if i not in masked.get(u, ())]
         for k in ks:
@@ -27,6 +27,8 @@ def naive_metrics(scores, heldout, exclude, ks):
             totals[f"precision@{k}"] += sum(hits) / k
             totals[f"hit@{k}"] += float(sum(hits) > 0)
             totals[f"ndcg@{k}"] += dcg / idcg
+            p, r = sum(hits) / k, sum(hits) / len(relevant)
+            totals[f"f1@{k}"] += 2 * p * r / (p + r) if p + r else 0.0
     return {name: total / len(by_user) for name, total in totals.items()}, len(by_user)
 
 
