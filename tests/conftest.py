@@ -1,3 +1,5 @@
+"""pytest set-up: the repository root on the import path, so tests import the packages as the
+command lines do."""
 import sys
 from pathlib import Path
 
