@@ -5,7 +5,7 @@ same adjacency, forward + backward (A^T g, via autograd)."""
 import torch
 
 from common import device_and_sync, parser, save_table, timed
-from data.graph import BipartiteGraph, csr_tensor
+from data.graph import BipartiteGraph
 from data.interactions import DataConfig, load_interactions
 from ops import OPS, make_op
 
@@ -24,7 +24,7 @@ def main():
     x = torch.randn(graph.n_nodes, args.dim, device=device, requires_grad=True)
     grad = torch.randn(graph.n_nodes, args.dim, device=device)
 
-    csr = csr_tensor(*graph.sym_adj.csr(), graph.n_nodes)
+    csr = graph.csr["sym_adj"][0]
 
     def step(fn):
         def run():
@@ -47,7 +47,7 @@ def main():
         rows.append((name, f"{seconds * 1e3:.1f}", f"{ratio:.2f}", verdict))
     save_table(f"ops_{args.dataset}_{device.type}",
                f"Candidate ops, forward + backward, {args.dataset} graph ({graph.n_nodes:,} nodes, "
-               f"{graph.sym_adj.nnz():,} non-zeros), d = {args.dim}",
+               f"{graph.csr['sym_adj'][0]._nnz():,} non-zeros), d = {args.dim}",
                ("op", "ms", "x floor", "target"), rows,
                [f"Median of {args.repeat} runs after a warm-up; floor and ops timed in the same run. "
                 "`zero` computes nothing (a broadcast view) and is not timed. The ops beat the "

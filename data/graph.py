@@ -3,23 +3,37 @@
 Node ids: users are 0..n_users-1, items are n_users..n_users+n_items-1 (N nodes in all).
 """
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
-from torch_sparse import SparseTensor
+
+from .sparse import sorted_csr
+
+ADJACENCIES = ("sym_adj", "gcn_adj", "mean_adj")
+
+
+@dataclass
+class AttentionPattern:
+    """The pattern of A + I in CSR order (row = target i, column = source j), for GAT. The
+    pattern is symmetric, so the transpose has the same rowptr / col, its entries in the order
+    ``to_transpose``."""
+    rowptr: torch.Tensor        # (N + 1,)
+    col: torch.Tensor           # (E + N,) source of each entry
+    row: torch.Tensor           # (E + N,) target of each entry
+    to_transpose: torch.Tensor  # (E + N,)
 
 
 @dataclass
 class BipartiteGraph:
     n_users: int
     n_items: int
-    sym_adj: SparseTensor        # D^-1/2 A D^-1/2, no self-loops (LightGCN)
-    gcn_adj: SparseTensor        # D~^-1/2 (A + I) D~^-1/2, D~ = D + I (GCN)
-    mean_adj: SparseTensor       # D^-1 A: row i averages i's neighbours (SAGE, mean aggregator)
-    attention_adj: SparseTensor  # pattern of A + I (values 1); row = target i, col = source j (GAT)
     degree: torch.Tensor         # (N,) node degree in A
-    csr: dict                    # adjacency name -> (torch CSR matrix, its transpose), for kernels
+    csr: dict                    # name -> (torch CSR matrix, its transpose):
+    #   sym_adj  D^-1/2 A D^-1/2, no self-loops (LightGCN)
+    #   gcn_adj  D~^-1/2 (A + I) D~^-1/2, D~ = D + I (GCN)
+    #   mean_adj D^-1 A: row i averages i's neighbours (SAGE, mean aggregator)
+    attention: AttentionPattern
 
     @property
     def n_nodes(self):
@@ -36,54 +50,60 @@ class BipartiteGraph:
         loops = torch.arange(n)
 
         def inverse(x, power):   # x ** -power, with 0 for isolated nodes instead of inf
-            out = x.pow(-power)
-            return out.masked_fill(x == 0, 0.0)
+            return x.pow(-power).masked_fill(x == 0, 0.0)
 
-        d_sym = inverse(degree, 0.5)
-        d_gcn = inverse(degree + 1, 0.5)
-        d_mean = inverse(degree, 1.0)
+        d_sym, d_gcn, d_mean = inverse(degree, 0.5), inverse(degree + 1, 0.5), inverse(degree, 1.0)
         row_loop, col_loop = torch.cat([row, loops]), torch.cat([col, loops])
-
-        def sparse(r, c, value):
-            adj = SparseTensor(row=r, col=c, value=value, sparse_sizes=(n, n))
-            return adj.fill_cache_()   # transposes for backward are built once, here
-
-        adjacencies = {
-            "sym_adj": sparse(row, col, d_sym[row] * d_sym[col]),
-            "gcn_adj": sparse(row_loop, col_loop, d_gcn[row_loop] * d_gcn[col_loop]),
-            "mean_adj": sparse(row, col, d_mean[row]),
-        }
-        csr = {}
-        for name, adj in adjacencies.items():
-            matrix = _to_csr(adj)
-            csr[name] = (matrix, _to_csr(adj.t()) if name == "mean_adj" else matrix)
-        return cls(n_users, n_items, **adjacencies,
-                   attention_adj=sparse(row_loop, col_loop,
-                                        torch.ones(row_loop.numel(), dtype=dtype)),
-                   degree=degree, csr=csr)
+        csr = {"sym_adj": _csr_pair(row, col, d_sym[row] * d_sym[col], n, symmetric=True),
+               "gcn_adj": _csr_pair(row_loop, col_loop, d_gcn[row_loop] * d_gcn[col_loop], n,
+                                    symmetric=True),
+               "mean_adj": _csr_pair(row, col, d_mean[row], n, symmetric=False)}
+        rowptr, source, _, to_transpose = sorted_csr(
+            row_loop, col_loop, torch.ones(row_loop.numel(), dtype=dtype), n)
+        target = torch.repeat_interleave(torch.arange(n), rowptr.diff())
+        return cls(n_users, n_items, degree, csr,
+                   AttentionPattern(rowptr, source, target, to_transpose))
 
     @property
     def attention_index(self):
         """(2, E + N) long tensor [target, source] of A + I, sorted by target."""
-        row, col, _ = self.attention_adj.coo()
-        return torch.stack([row, col])
+        return torch.stack([self.attention.row, self.attention.col])
+
+    def dense(self, name):
+        """The adjacency ``name`` (or ``attention`` for the pattern of A + I) as a dense (N, N)
+        tensor, for tests and small graphs."""
+        if name == "attention":
+            a = torch.zeros(self.n_nodes, self.n_nodes, dtype=self.degree.dtype)
+            a[self.attention.row, self.attention.col] = 1
+            return a
+        return self.csr[name][0].to_dense()
 
     def to(self, device=None, dtype=None):
         """A copy on ``device`` with floating values in ``dtype`` (either may be None)."""
         def move(value):
-            if isinstance(value, (SparseTensor, torch.Tensor)):
-                if dtype is not None:
-                    value = value.to(dtype=dtype)
-                if device is not None:
-                    value = value.to(device=device)
-            return value
+            if dtype is not None and value.is_floating_point():
+                value = value.to(dtype=dtype)
+            return value if device is None else value.to(device=device)
 
-        moved = {f.name: move(getattr(self, f.name)) for f in fields(self) if f.name != "csr"}
         csr = {}
         for name, (matrix, transpose) in self.csr.items():
-            moved_matrix = move(matrix)
-            csr[name] = (moved_matrix, moved_matrix if transpose is matrix else move(transpose))
-        return BipartiteGraph(**moved, csr=csr)
+            moved = move(matrix)
+            csr[name] = (moved, moved if transpose is matrix else move(transpose))
+        attention = AttentionPattern(*(move(getattr(self.attention, f.name))
+                                       for f in fields(AttentionPattern)))
+        return replace(self, degree=move(self.degree), csr=csr, attention=attention)
+
+
+def _csr_pair(row, col, value, n, symmetric):
+    """(CSR matrix, its transpose); a symmetric matrix is its own transpose (one tensor)."""
+    rowptr, col_sorted, value, to_transpose = sorted_csr(row, col, value, n)
+    matrix = csr_tensor(rowptr, col_sorted, value, n)
+    if symmetric:
+        return matrix, matrix
+    row_sorted = torch.repeat_interleave(torch.arange(n), rowptr.diff())
+    rowptr_t = torch.zeros(n + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(col_sorted, minlength=n), 0, out=rowptr_t[1:])
+    return matrix, csr_tensor(rowptr_t, row_sorted[to_transpose], value[to_transpose], n)
 
 
 def csr_tensor(rowptr, col, value, size):
@@ -91,8 +111,3 @@ def csr_tensor(rowptr, col, value, size):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(rowptr, col, value, (size, size))
-
-
-def _to_csr(adj: SparseTensor):
-    rowptr, col, value = adj.csr()
-    return csr_tensor(rowptr, col, value, adj.sparse_size(0))

@@ -1,8 +1,8 @@
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch_scatter import gather_csr, segment_csr
 
+from data.sparse import gather_rows, segment_max, segment_sum
 from runtime.errors import ConfigError
 from .propagation import aggregate_heads
 
@@ -40,26 +40,28 @@ class GATConv(nn.Module):
     def _scores(self, x, graph):
         """Unnormalized exp(e_ij - max_j e_ij) per entry of A + I (E+N, heads), and W x (N, heads, c)."""
         xw = self.linear(x).view(-1, self.heads, self.head_dim)
-        storage = graph.attention_adj.storage
-        rowptr, source = storage.rowptr(), storage.col()
+        pattern = graph.attention
+        rowptr, target = pattern.rowptr, pattern.row
         score_src = (xw * self.att_src).sum(-1)
-        score_dst = gather_csr((xw * self.att_dst).sum(-1), rowptr)   # per entry, by its target
+        score_dst = gather_rows((xw * self.att_dst).sum(-1), rowptr, target)   # by its target
         # index_select: its backward sums in a fixed order (x[idx]'s does not on the CPU)
-        scores = F.leaky_relu(score_src.index_select(0, source) + score_dst, self.negative_slope)
-        scores = scores - gather_csr(segment_csr(scores.detach(), rowptr, reduce="max"), rowptr)
-        return scores.exp(), xw
+        scores = F.leaky_relu(score_src.index_select(0, pattern.col) + score_dst,
+                              self.negative_slope)
+        row_max = segment_max(scores.detach(), rowptr)
+        return (scores - gather_rows(row_max, rowptr, target)).exp(), xw
 
     def attention(self, x, graph):
-        """alpha (E+N, heads), in the order of graph.attention_adj's entries; rows sum to 1."""
+        """alpha (E+N, heads), in the order of graph.attention's entries; rows sum to 1."""
         weights, _ = self._scores(x, graph)
-        rowptr = graph.attention_adj.storage.rowptr()
-        return weights / gather_csr(segment_csr(weights, rowptr, reduce="sum"), rowptr)
+        pattern = graph.attention
+        return weights / gather_rows(segment_sum(weights, pattern.rowptr), pattern.rowptr,
+                                     pattern.row)
 
     def forward(self, x, graph, propagated=None):
         weights, xw = self._scores(x, graph)
         # Normalizing after aggregation moves the softmax division from entries to nodes;
         # dropout on the unnormalized weights then equals dropout on alpha.
-        total = segment_csr(weights, graph.attention_adj.storage.rowptr(), reduce="sum")
+        total = segment_sum(weights, graph.attention.rowptr)
         weights = F.dropout(weights, self.dropout, self.training)
         out = aggregate_heads(graph, weights, xw) / total.unsqueeze(-1)
         out = out.reshape(x.shape[0], -1)

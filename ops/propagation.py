@@ -5,7 +5,7 @@ with their input as ``propagated``: the supernet computes ``graph.<adjacency> @ 
 node and hands it to every op on every edge leaving that node (A (x W) = (A x) W).
 
 The kernels are torch's CSR products on the graph's cached CSR copies (``graph.csr``): on two CPU
-cores they run about 2.5 x faster than torch_sparse's ``matmul``. The backward pass multiplies
+cores they run about 2.5 x faster than torch_sparse's ``matmul`` (measured). The backward pass multiplies
 by the cached transpose (the same tensor for symmetric adjacencies) instead of transposing per
 call, which is what torch's own CSR autograd does.
 """
@@ -62,6 +62,5 @@ class _HeadwiseAggregate(torch.autograd.Function):
 
 def aggregate_heads(graph, weight, x):
     """Per head h: (A+I with values weight[:, h]) @ x[:, h]. weight (E+N, H), x (N, H, c) -> (N, H, c)."""
-    storage = graph.attention_adj.storage
-    return _HeadwiseAggregate.apply(weight, x, storage.rowptr(), storage.col(),
-                                    storage.csr2csc())
+    pattern = graph.attention
+    return _HeadwiseAggregate.apply(weight, x, pattern.rowptr, pattern.col, pattern.to_transpose)

@@ -38,23 +38,29 @@ def test_matrices_equal_dense_formulas():
         "sym_adj": np.diag(inv(d, 0.5)) @ a @ np.diag(inv(d, 0.5)),
         "gcn_adj": np.diag((d + 1) ** -0.5) @ (a + eye) @ np.diag((d + 1) ** -0.5),
         "mean_adj": np.diag(inv(d, 1.0)) @ a,
-        "attention_adj": a + eye,
+        "attention": a + eye,
     }
     for name, want in expected.items():
-        got = getattr(g, name).to_dense().numpy()
+        got = g.dense(name).numpy()
         np.testing.assert_allclose(got, want, atol=1e-12, err_msg=name)
         assert np.isfinite(got).all()
     np.testing.assert_array_equal(g.degree.numpy(), d)
     # mean rows sum to 1, except the isolated nodes' rows, which are zero
-    rows = g.mean_adj.to_dense().sum(1).numpy()
+    rows = g.dense("mean_adj").sum(1).numpy()
     np.testing.assert_allclose(rows, (d > 0).astype(float))
     target, source = g.attention_index
     assert torch.all(target[1:] >= target[:-1])
     assert len(target) == 2 * len(pairs) + g.n_nodes
+    for name in ("sym_adj", "gcn_adj", "mean_adj"):     # the cached transposes are transposes
+        matrix, transpose = g.csr[name]
+        torch.testing.assert_close(transpose.to_dense(), matrix.to_dense().t())
+    transposed = (source * g.n_nodes + target)[g.attention.to_transpose]
+    assert torch.all(transposed[1:] > transposed[:-1])  # the transpose's CSR order
 
 
 def test_to_moves_dtype():
     pairs, r = random_graph()
     g = BipartiteGraph.from_pairs(pairs, *r.shape).to("cpu", torch.float64)
-    assert g.sym_adj.dtype() == torch.float64 and g.degree.dtype == torch.float64
+    assert g.csr["sym_adj"][0].dtype == torch.float64 and g.degree.dtype == torch.float64
+    assert g.attention.rowptr.dtype == torch.long
     assert g.n_users == r.shape[0]
