@@ -1,24 +1,27 @@
 """Export the architecture a search found: `python derive.py RUN_DIR`."""
-import argparse
 import sys
 
+from runtime.cli import ArgumentParser
 from runtime.errors import exit_status
 from runtime.progress import setup_logging
 from supernet.derive import derive
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description="Derive the argmax architecture of a search run: "
-                                            "write genotype.json and the cell as Graphviz DOT "
-                                            "(genotype.dot, plus SVG/PNG when Graphviz is "
-                                            "installed)", allow_abbrev=False)
+def build_parser():
+    p = ArgumentParser(description="Derive the argmax architecture of a search run: write "
+                                   "genotype.json and the cell as Graphviz DOT (genotype.dot, "
+                                   "plus SVG/PNG when Graphviz is installed)")
     p.add_argument("run_dir", help="a search run directory (holding checkpoint.pt)")
     p.add_argument("--out", help="genotype file; the picture goes beside it "
                                  "(default: RUN_DIR/genotype.json)")
     p.add_argument("--inputs-per-node", type=int, default=1,
                    help="incoming edges kept per node, top-k by strongest non-zero op "
                         "(default: %(default)s)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     setup_logging()
     return exit_status(lambda: derive(args.run_dir, args.out, args.inputs_per_node))
 

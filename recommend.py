@@ -1,28 +1,34 @@
 """Top-K items for every user from a retrained model: `python recommend.py RUN_DIR`."""
-import argparse
 import sys
 
 from evaluation.serving import recommend
+from runtime.cli import ArgumentParser
 from runtime.errors import exit_status
 from runtime.jobs import resolve_device
 from runtime.progress import setup_logging
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(
-        description="Write each user's top-K items, in the ids of the input files",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+def build_parser():
+    p = ArgumentParser(description="Write each user's top-K items, in the ids of the input "
+                                   "files, from a retraining run's model.pt")
     p.add_argument("run_dir", help="a retraining run directory (train.py --genotype ...)")
-    p.add_argument("--out", help="output file (default RUN_DIR/recommendations.tsv or .json)")
-    p.add_argument("--users", help="only these users: a file with one raw user id per line")
-    p.add_argument("--k", type=int, default=20, help="items per user")
+    p.add_argument("--out", help="output file (default: RUN_DIR/recommendations.tsv or .json)")
+    p.add_argument("--users", help="only these users: a file with one raw user id per line "
+                                   "(default: every user)")
+    p.add_argument("--k", type=int, default=20, help="items per user (default: %(default)s)")
     p.add_argument("--include-seen", action="store_true",
                    help="keep items the user interacted with in training and validation")
-    p.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    p.add_argument("--format", choices=("tsv", "json"), default="tsv",
+                   help="output format (default: %(default)s)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                   help="where to score")
-    p.add_argument("--chunk-size", type=int, default=1024, help="users scored at once")
-    args = p.parse_args(argv)
+                   help="where to score; auto: CUDA when available (default: %(default)s)")
+    p.add_argument("--chunk-size", type=int, default=1024,
+                   help="users scored at once (default: %(default)s)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     setup_logging()
     return exit_status(lambda: recommend(args.run_dir, args.out, args.users, args.k,
                                          args.include_seen, args.format,

@@ -1,25 +1,23 @@
 """recnas command line: `python train.py --help`."""
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from data.readers import FORMATS
 from runtime.config import RetrainConfig, RunConfig, SearchConfig, TrainConfig
+from runtime.cli import ArgumentParser
 from runtime.errors import DataError, exit_status
 from runtime.jobs import run
-from runtime.progress import setup_logging
+from runtime.progress import set_threads, setup_logging
 
 RUN, TRAIN, SEARCH, RETRAIN = RunConfig(), TrainConfig(), SearchConfig(), RetrainConfig()
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description="recnas: graph neural architecture search for recommendation",
-        allow_abbrev=False)
+def build_parser():
+    p = ArgumentParser(description="recnas: graph neural architecture search for recommendation")
     for add_flags in (data_flags, run_flags, training_flags, search_flags):
         add_flags(p)
-    return p.parse_args(argv)
+    return p
 
 
 def data_flags(p):
@@ -48,6 +46,8 @@ def run_flags(p):
                         "except --epochs to extend it)")
     r.add_argument("--topk", type=int, nargs="+", default=RUN.topk,
                    help="cut-offs K; the first one drives early stopping (default: 20)")
+    r.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: the cores this process may use)")
     r.add_argument("--eval-chunk-size", type=int, default=RUN.eval_chunk_size,
                    help="users scored at once in full-ranking evaluation (default: %(default)s)")
 
@@ -94,6 +94,9 @@ def search_flags(p):
     s.add_argument("--strategy", choices=("darts", "gdas", "random"), default=SEARCH.strategy,
                    help="random: sample and retrain architectures, needs --trials or "
                         "--budget-seconds (default: %(default)s)")
+    s.add_argument("--then-retrain", action="store_true",
+                   help="after the search, derive its genotype and retrain it standalone in "
+                        "RUN_DIR/retrain (the whole main job in one command)")
     s.add_argument("--trials", type=int, help="random search: architectures to try")
     s.add_argument("--budget-seconds", type=float, help="random search: wall-clock budget")
     s.add_argument("--order", type=int, choices=(1, 2), default=SEARCH.order,
@@ -126,7 +129,7 @@ def config_from_args(args):
             config.epochs = args.epochs
         return config
     values = dict(vars(args))
-    for flag in ("resume", "epochs", "strategy"):
+    for flag in ("resume", "epochs", "strategy", "threads"):
         values.pop(flag)
     if args.genotype:
         mode = "retrain"
@@ -138,8 +141,9 @@ def config_from_args(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
+    set_threads(args.threads)
     return exit_status(lambda: run(config_from_args(args), resume=bool(args.resume)))
 
 

@@ -41,7 +41,7 @@ def main():
         states = [model.embedding.detach()]
         for j in range(1, args.nodes + 1):
             states.append(torch.tanh(states[-1] + torch.randn_like(states[-1]) * 0.1))
-    ops = {name: make_op(name, args.dim).to(device) for name in space.ops if name != "zero"}
+    ops = {name: make_op(name, args.dim).to(device) for name in space.computed_ops}
     inputs = [states[i].clone().requires_grad_() for i, _ in space.edges]
 
     def op_step(name, x):

@@ -21,10 +21,11 @@ NO_EDGE = "zero"
 CANDIDATES = (*OPS, NO_EDGE)   # what a search may put on an edge, in α's column order
 
 
-def make_op(name, dim, **options):
-    """The op called ``name`` for width ``dim``; ``options`` go to its constructor (e.g. heads)."""
+def make_op(name, dim, gat_heads=4, gat_dropout=0.0):
+    """The op called ``name`` for width ``dim``; the GAT options go to ``gat`` alone."""
     if name not in OPS:
         raise ValueError(f"unknown op {name!r}; choose one of {', '.join(OPS)}")
+    options = {"heads": gat_heads, "dropout": gat_dropout} if name == "gat" else {}
     return OPS[name](dim, **options)
 
 

@@ -39,6 +39,7 @@ class SearchConfig:
     tau_max: float = 10.0              # GDAS temperature, annealed linearly to tau_min ...
     tau_min: float = 0.1
     tau_epochs: Optional[int] = None   # ... over this many epochs (None: the first --epochs)
+    then_retrain: bool = False         # then derive the genotype and retrain it in RUN_DIR/retrain
 
 
 @dataclass

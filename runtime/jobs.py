@@ -1,5 +1,6 @@
 """Run a job: data -> graph -> search, random search or retraining -> run directory."""
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -7,16 +8,17 @@ import torch
 
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
-from supernet.search import search
-from training.random_search import random_search
-from training.retrain import retrain
+from supernet.derive import derive
+from supernet import search
+from training import random_search, retrain
 from . import checkpoint
 from .config import RunConfig
 from .errors import ConfigError
 from .files import write_json
 from .progress import log
 
-JOBS = {"search": search, "retrain": retrain, "random_search": random_search}
+JOBS = {"search": (search.check, search.search), "retrain": (retrain.check, retrain.retrain),
+        "random_search": (random_search.check, random_search.random_search)}
 
 
 def resolve_device(name):
@@ -30,7 +32,15 @@ def resolve_device(name):
 
 
 def run_dir(config: RunConfig):
-    return Path(config.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    """``--out``, or a new runs/<timestamp> directory (so a command can be run again)."""
+    if config.out:
+        return Path(config.out)
+    stem = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = stem, 1
+    while path.exists():
+        n += 1
+        path = stem.with_name(f"{stem.name}-{n}")
+    return path
 
 
 def run(config: RunConfig, resume=False):
@@ -45,11 +55,13 @@ def run(config: RunConfig, resume=False):
                           "choose another --out")
     data = load_interactions(config.data, config.seed)
     log.info(data.summary())
+    check, job = JOBS[config.mode]
+    check(config, data)
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config.to_dict())
     log.info(f"run directory: {out}  (watch it: tensorboard --logdir {out})")
-    results = JOBS[config.mode](config, data, graph, out, device)
+    results = job(config, data, graph, out, device)
     results = {"dataset": data.record(), **results, "device": str(device),
                "wall_seconds": time.perf_counter() - started}
     write_json(out / "results.json", results)
@@ -60,4 +72,18 @@ def run(config: RunConfig, resume=False):
             log.info(f"{split}: recall@{k} {m[f'recall@{k}']:.4f}  ndcg@{k} {m[f'ndcg@{k}']:.4f}"
                      f"  ({m['users']} users)")
     log.info(f"results written to {out / 'results.json'}")
+    if config.mode == "search" and config.search.then_retrain:
+        return derive_and_retrain(config, out)
     return results
+
+
+def derive_and_retrain(config, search_dir):
+    """The rest of the main job after a search: derive SEARCH_DIR/genotype.json and retrain it
+    in SEARCH_DIR/retrain (continuing a retraining cut off there); its results are returned."""
+    derive(search_dir)
+    retrain_dir = search_dir / "retrain"
+    retrain_config = replace(config, mode="retrain", out=str(retrain_dir),
+                             retrain=replace(config.retrain,
+                                             genotype=str(search_dir / "genotype.json")))
+    log.info(f"retraining the derived architecture in {retrain_dir}")
+    return run(retrain_config, resume=(retrain_dir / checkpoint.CHECKPOINT).exists())

@@ -1,6 +1,11 @@
-"""What a run tells the user: the ``recnas`` logger, and wall times as H:MM:SS."""
+"""What a run tells the user: the ``recnas`` logger, progress within a slow epoch, wall times
+as H:MM:SS, and the CPU threads torch may use."""
 import logging
+import os
 import sys
+import time
+
+import torch
 
 log = logging.getLogger("recnas")
 
@@ -20,3 +25,39 @@ def setup_logging(level=logging.INFO):
 def format_seconds(s):
     s = int(round(s))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def set_threads(threads=None):
+    """Let torch use ``threads`` CPU threads (default: every core this process may run on), and
+    say once when other processes already keep those cores busy: torch's threads then wait on
+    each other, and a run takes several times longer. Returns the thread count."""
+    cores = len(os.sched_getaffinity(0))
+    threads = threads or cores
+    torch.set_num_threads(threads)
+    busy = os.getloadavg()[0]          # runnable processes, averaged over the last minute
+    if busy > cores - threads + 0.5:
+        log.warning(f"note: other processes keep about {busy:.1f} of the {cores} cores busy; "
+                    f"torch's {threads} threads will wait on each other and training may run "
+                    f"several times slower (try --threads {max(1, min(threads, round(cores - busy)))})")
+    return threads
+
+
+class BatchProgress:
+    """Progress within an epoch, for epochs that take long: a line every ``every`` seconds with
+    the batches done and the epoch's ETA (nothing for an epoch shorter than that)."""
+
+    def __init__(self, label, total, every=15.0):
+        self.label, self.total, self.every = label, total, every
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def step(self):
+        self.done += 1
+        now = time.perf_counter()
+        if now - self.last >= self.every and self.done < self.total:
+            self.last = now
+            elapsed = now - self.start
+            eta = elapsed / self.done * (self.total - self.done)
+            log.info(f"  {self.label}: {self.done}/{self.total} batches "
+                     f"({self.done / self.total:.0%}), {format_seconds(elapsed)} elapsed, "
+                     f"epoch ETA {format_seconds(eta)}")

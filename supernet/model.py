@@ -72,9 +72,8 @@ class Supernet(nn.Module):
         super().__init__()
         self.n_users, self.n_items, self.dim, self.space = n_users, n_items, dim, space
         self.embedding = nn.Parameter(torch.empty(n_users + n_items, dim))
-        options = {"gat": {"heads": gat_heads, "dropout": gat_dropout}}
         self.node_ops = nn.ModuleList(
-            nn.ModuleDict({name: make_op(name, dim, **options.get(name, {}))
+            nn.ModuleDict({name: make_op(name, dim, gat_heads, gat_dropout)
                            for name in space.computed_ops})
             for _ in range(space.n_nodes))
         self.activation_fns = nn.ModuleList(make_activation(a) for a in space.activations)

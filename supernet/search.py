@@ -7,9 +7,10 @@ import torch
 
 from data.sampler import BPRSampler
 from evaluation.metrics import RankingEvaluator, score_test
+from ops import make_op
 from runtime import checkpoint
 from runtime.errors import ConfigError
-from runtime.progress import format_seconds, log
+from runtime.progress import BatchProgress, format_seconds, log
 from training.fit import check_finite
 from training.losses import bpr_loss
 from .architect import Architect
@@ -34,7 +35,10 @@ def _batch_loss(model, graph, l2, strategy, tau, batch):
     return loss
 
 
-def _check(config, data):
+def check(config, data):
+    """Refuse a search that cannot work, before anything is written."""
+    for name in space_of(config).computed_ops:     # e.g. a width the GAT heads do not divide
+        make_op(name, config.train.dim, config.train.gat_heads, config.train.gat_dropout)
     if config.search.order == 2 and config.search.strategy != "darts":
         raise ConfigError("--order 2 needs --strategy darts (sampled architectures have no "
                           "unrolled gradient)")
@@ -42,14 +46,14 @@ def _check(config, data):
         raise ConfigError(f"unknown search strategy {config.search.strategy!r}")
     if not len(data.val):
         raise ConfigError("the validation split is empty (--val-fraction 0, or every user has "
-                          "fewer than 5 training interactions): the search needs it for α")
+                          "fewer than 5 training interactions): a search learns α on it, a "
+                          "random search picks by it")
 
 
 def search(config, data, graph, run_dir, device):
     """Search as ``config.search`` says, continuing RUN_DIR's checkpoint when there is one;
     returns the results (validation and test of the final supernet, its α, the derived
     genotype, the per-epoch history)."""
-    _check(config, data)
     s, train = config.search, config.train
     space = space_of(config)
     torch.manual_seed(config.seed)
@@ -126,8 +130,9 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     val_batches = _cycle(val_sampler, config.train.batch_size, device)
     train_total = torch.zeros((), device=device)
     arch_total = torch.zeros((), device=device)
-    steps = 0
-    for steps, batch in enumerate(train_sampler.batches(config.train.batch_size, device), 1):
+    steps, batch_size = 0, config.train.batch_size
+    bar = BatchProgress(f"epoch {epoch + 1}", -(-len(train_sampler) // batch_size))
+    for steps, batch in enumerate(train_sampler.batches(batch_size, device), 1):
         if search_alpha:
             arch_total += architect.step(batch, next(val_batches))
         weight_optimizer.zero_grad(set_to_none=True)
@@ -135,6 +140,7 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
         loss.backward()
         weight_optimizer.step()
         train_total += loss.detach()
+        bar.step()
     check_finite(arch_total.item(), "validation", epoch + 1, run_dir)
     check_finite(train_total.item(), "training", epoch + 1, run_dir)
     return {"epoch": epoch + 1, "train_loss": train_total.item() / max(steps, 1),

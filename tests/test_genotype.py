@@ -242,3 +242,22 @@ def test_random_search_resume_equals_straight_run(tmp_path, monkeypatch):
     assert strip(resumed["trials"]) == strip(straight["trials"])
     for key in ("genotype", "val", "test", "epoch"):
         assert resumed[key] == straight[key], key
+
+
+def tensorboard_tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return events.Tags()["scalars"], events
+
+
+def test_retraining_and_random_search_write_tensorboard(tmp_path):
+    run(small_config(tmp_path, out=str(tmp_path / "retrain"), epochs=4, refit=True))
+    scalars, events = tensorboard_tags(tmp_path / "retrain")
+    assert {"train_loss", "val_recall@20", "val_ndcg@20", "refit/train_loss"} <= set(scalars)
+    assert [e.step for e in events.Scalars("val_recall@20")] == [1, 2, 3, 4]
+    run(small_config(tmp_path, out=str(tmp_path / "random"), mode="random_search", trials=2,
+                     epochs=2))
+    scalars, events = tensorboard_tags(tmp_path / "random")
+    assert {"trial/val_recall@20", "trial/best_val_recall@20"} <= set(scalars)
+    assert [e.step for e in events.Scalars("trial/val_recall@20")] == [1, 2]

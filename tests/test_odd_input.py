@@ -85,6 +85,7 @@ def test_retrain_without_validation_trains_every_epoch(tmp_path):
         run(config(tmp_path, "retrain", out="refit", val_fraction=0.0, refit=True))
     with pytest.raises(ConfigError, match="validation split is empty"):
         run(config(tmp_path, "random_search", out="random", val_fraction=0.0, trials=1))
+    assert not (tmp_path / "random").exists()
 
 
 # 3. --epochs 0 evaluates the untrained model in every mode

@@ -144,7 +144,7 @@ def test_gat_attention_sums_to_one_per_node():
 
 def test_gat_dropout_only_in_training():
     _, graph, x = setup()
-    op = make_op("gat", DIM, dropout=0.5).double()
+    op = make_op("gat", DIM, gat_dropout=0.5).double()
     op.eval()
     torch.testing.assert_close(op(x, graph), op(x, graph))
     op.train()

@@ -11,7 +11,7 @@ import torch
 from data.sampler import BPRSampler
 from runtime import checkpoint
 from runtime.errors import TrainingDiverged
-from runtime.progress import format_seconds, log
+from runtime.progress import BatchProgress, format_seconds, log
 from .losses import bpr_loss
 
 
@@ -73,7 +73,7 @@ def check_finite(total_loss, what, epoch, run_dir=None, saved_epoch=None):
 
 
 def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label="", quiet=False,
-        resume=None, save=None):
+        resume=None, save=None, writer=None):
     """Train ``model`` for up to ``epochs``; with an evaluator, stop early on its Recall@K and
     restore the best weights (``epochs`` 0: evaluate the untrained model). Returns the
     FitProgress (``stopping`` holds the best epoch and metrics).
@@ -81,6 +81,8 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
     ``save(state)`` gets everything needed to continue exactly (weights, optimizer, sampler and
     torch random states, the progress) after an epoch once ``checkpoint_seconds`` have passed
     since the last save, and when training ends; ``resume`` is such a state to continue from.
+    ``writer``: a TensorBoard SummaryWriter for the loss and validation curves (tags start with
+    ``label``).
     """
     say = log.debug if quiet else log.info
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
@@ -105,7 +107,7 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
     stopping = progress.stopping
     while not (stopping and stopping.stopped) and progress.epoch < epochs:
         _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, progress,
-               label, say, saved_epoch)
+               label, say, saved_epoch, writer)
         if save is not None and time.perf_counter() - last_save >= config.retrain.checkpoint_seconds:
             last_save, saved_epoch = save_now()
     if save is not None and saved_epoch != progress.epoch:
@@ -123,18 +125,20 @@ def _validate(model, graph, evaluator):
 
 
 def _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, progress, label,
-           say, saved_epoch):
+           say, saved_epoch, writer):
     """One training epoch, then (when due) a validation that updates the early stopping."""
     epoch_start = time.perf_counter()
-    epoch, k = progress.epoch + 1, config.topk[0]
+    epoch, k, batch_size = progress.epoch + 1, config.topk[0], config.train.batch_size
     model.train()
     total, steps = torch.zeros((), device=device), 0
-    for steps, batch in enumerate(sampler.batches(config.train.batch_size, device), 1):
+    bar = BatchProgress(f"{label}epoch {epoch}", -(-len(sampler) // batch_size))
+    for steps, batch in enumerate(sampler.batches(batch_size, device), 1):
         loss, _ = bpr_loss(model(graph), model.embedding, *batch, model.n_users, config.train.l2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         total += loss.detach()
+        bar.step()
     check_finite(total.item(), f"{label}training", epoch, saved_epoch=saved_epoch)
     record = {"epoch": epoch, "train_loss": total.item() / max(steps, 1)}
     report = epoch % config.retrain.eval_every == 0 or epoch == epochs
@@ -148,6 +152,10 @@ def _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, 
                  f"ndcg@{k} {metrics[f'ndcg@{k}']:.4f}{'  *' if improved else ''}")
     progress.seconds += time.perf_counter() - epoch_start
     record["seconds"] = progress.seconds
+    if writer is not None:
+        for name, value in record.items():
+            if name != "epoch":
+                writer.add_scalar(f"{label.strip()}/{name}".lstrip("/"), value, epoch)
     progress.history.append(record)
     progress.epoch = epoch
     if report:

@@ -14,10 +14,9 @@ class StandaloneNet(nn.Module):
         super().__init__()
         self.n_users, self.n_items, self.genotype = n_users, n_items, genotype
         dim = genotype.dim
-        options = {"gat": {"heads": gat_heads, "dropout": gat_dropout}}
         self.embedding = nn.Parameter(torch.empty(n_users + n_items, dim))
         self.node_inputs = nn.ModuleList(
-            nn.ModuleList(make_op(op, dim, **options.get(op, {})) for _, op in node.inputs)
+            nn.ModuleList(make_op(op, dim, gat_heads, gat_dropout) for _, op in node.inputs)
             for node in genotype.nodes)
         self.activations = nn.ModuleList(make_activation(n.activation) for n in genotype.nodes)
         self.aggregation = LayerAggregation(genotype.aggregation, len(genotype.nodes) + 1, dim)

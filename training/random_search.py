@@ -10,26 +10,31 @@ import random
 import time
 
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
 from runtime import checkpoint
 from runtime.errors import ConfigError
 from runtime.progress import format_seconds, log
 from supernet.derive import space_of
+from supernet.search import check as search_check
 from supernet.genotype import Genotype, sample
 from .fit import fit
 from .retrain import finish, new_model, validation_evaluator
+
+
+def check(config, data):
+    """Refuse a random search that cannot work, before anything is written."""
+    search_check(config, data)
+    budget = config.random_search
+    if budget.trials is None and budget.budget_seconds is None:
+        raise ConfigError("--strategy random needs --trials N or --budget-seconds S")
 
 
 def random_search(config, data, graph, run_dir, device):
     """Trials until ``trials`` are done or ``budget_seconds`` have passed (the trial running
     then finishes); returns the results of the best architecture."""
     budget = config.random_search
-    if budget.trials is None and budget.budget_seconds is None:
-        raise ConfigError("--strategy random needs --trials N or --budget-seconds S")
     val_eval = validation_evaluator(data, config, device)
-    if val_eval is None:
-        raise ConfigError("random search picks by validation, but the validation split is "
-                          "empty (--val-fraction 0, or too few interactions per user)")
     space = space_of(config)
     rng = random.Random(config.seed)
     k = config.topk[0]
@@ -39,6 +44,7 @@ def random_search(config, data, graph, run_dir, device):
         trials, best, spent = state["trials"], state["best"], state["seconds"]
         rng.setstate(state["rng"])
         log.info(f"resumed after {len(trials)} trials ({format_seconds(spent)})")
+    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=len(trials) + 1)
     started = time.perf_counter() - spent
     while (budget.trials is None or len(trials) < budget.trials) and (
             budget.budget_seconds is None or not trials
@@ -60,8 +66,10 @@ def random_search(config, data, graph, run_dir, device):
         if best is None or metrics[f"recall@{k}"] > best["val"][f"recall@{k}"]:
             best = {"genotype": genotype.to_dict(), "model": copy.deepcopy(model.state_dict()),
                     "val": metrics, "epoch": stopping.best_epoch}
+        _log_trial(writer, len(trials), trials[-1], best["val"][f"recall@{k}"], k)
         checkpoint.save(run_dir, "random_search", trials=trials, best=best, rng=rng.getstate(),
                         seconds=time.perf_counter() - started, dataset=data.record())
+    writer.close()
     genotype = Genotype.from_dict(best["genotype"])
     model = new_model(genotype, data, config, device)
     model.load_state_dict(best["model"])
@@ -72,3 +80,13 @@ def random_search(config, data, graph, run_dir, device):
              f"{genotype.describe()}")
     return {"mode": "random_search", "genotype": genotype.to_dict(), "val": best["val"],
             "test": test_metrics, "epoch": best["epoch"], "trials": trials}
+
+
+def _log_trial(writer, n, trial, best_recall, k):
+    """TensorBoard: each trial's validation score and the best so far, by trial number."""
+    writer.add_scalar(f"trial/val_recall@{k}", trial["val_recall"], n)
+    writer.add_scalar(f"trial/val_ndcg@{k}", trial["val_ndcg"], n)
+    writer.add_scalar(f"trial/best_val_recall@{k}", best_recall, n)
+    writer.add_scalar("trial/chosen_epoch", trial["epoch"], n)
+    writer.add_text("trial/architecture", trial["genotype"], n)
+    writer.flush()

@@ -2,6 +2,7 @@
 refit on train + validation for that many epochs, score test once, save the serving bundle."""
 import numpy as np
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
 from data.graph import BipartiteGraph
 from evaluation.metrics import RankingEvaluator, cold_start, score_test
@@ -55,27 +56,36 @@ def check_provenance(genotype, data, config, source):
                                 "--ignore-fingerprint to retrain on other data on purpose")
 
 
+def check(config, data):
+    """Refuse a retraining that cannot work, before anything is written."""
+    if config.retrain.genotype is None:
+        raise ConfigError("retraining needs --genotype FILE|NAME")
+    genotype = resolve(config.retrain.genotype, config.train.dim)
+    check_provenance(genotype, data, config, config.retrain.genotype)
+    new_model(genotype, data, config, "cpu")        # e.g. a width the GAT heads do not divide
+    if config.retrain.refit and not len(data.val):
+        raise ConfigError("--refit needs a validation split to choose the epoch "
+                          "(--val-fraction is 0 or every user has too few interactions)")
+
+
 def retrain(config, data, graph, run_dir, device):
     """Select the epoch on validation, optionally refit on train + val, score test once.
     Continues from RUN_DIR's checkpoint when there is one (``train.py --resume``)."""
     r = config.retrain
     genotype = resolve(r.genotype, config.train.dim)
-    check_provenance(genotype, data, config, r.genotype)
     val_eval = validation_evaluator(data, config, device)
     if val_eval is None:
-        if r.refit:
-            raise ConfigError("--refit needs a validation split to choose the epoch "
-                              "(--val-fraction is 0 or every user has too few interactions)")
         log.info("no validation split: training all epochs without early stopping")
     log.info(f"retraining {r.genotype}:\n{genotype.describe()}")
-    fingerprint = data.fingerprint
-    state = checkpoint.load(run_dir, "retrain", device, fingerprint)
+    state = checkpoint.load(run_dir, "retrain", device, data.fingerprint)
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    writer.add_text("architecture", "    " + genotype.describe().replace("\n", "\n    "))
     selection = state["selection"] if state is not None and state["phase"] == "refit" else None
     if selection is None:
         torch.manual_seed(config.seed)
         model = new_model(genotype, data, config, device)
         progress = fit(model, graph, data.train, config, device, r.epochs, val_eval,
-                       resume=state["fit"] if state else None,
+                       writer=writer, resume=state["fit"] if state else None,
                        save=lambda fit_state: checkpoint.save(
                            run_dir, "retrain", phase="select", fit=fit_state,
                            dataset=data.record()))
@@ -92,11 +102,14 @@ def retrain(config, data, graph, run_dir, device):
         torch.manual_seed(config.seed)
         model = new_model(genotype, data, config, device)
         seconds += fit(model, graph, train_val, config, device, selection["epoch"],
-                       label="refit ", resume=state["fit"] if state else None,
+                       label="refit ", writer=writer, resume=state["fit"] if state else None,
                        save=lambda fit_state: checkpoint.save(
                            run_dir, "retrain", phase="refit", selection=selection,
                            fit=fit_state, dataset=data.record())).seconds
     test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
+    writer.add_text("chosen epoch", f"{selection['epoch']} (on validation"
+                                    f"{'; then refit on train + validation' if r.refit else ''})")
+    writer.close()
     return {"mode": "retrain", "genotype": genotype.to_dict(), "val": selection["val"],
             "test": test_metrics, "epoch": selection["epoch"], "refit": r.refit,
             "train_seconds": seconds, "history": selection["history"]}
