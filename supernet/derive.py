@@ -2,8 +2,6 @@
 of a search run directory to genotype.json with a picture (``derive``, behind derive.py)."""
 from pathlib import Path
 
-import torch
-
 from runtime import checkpoint
 from runtime.config import RunConfig
 from runtime.progress import log
