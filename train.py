@@ -9,6 +9,7 @@ from runtime.cli import ArgumentParser
 from runtime.errors import DataError, exit_status
 from runtime.jobs import run
 from runtime.progress import set_threads, setup_logging
+from training.losses import LOSSES
 
 RUN, TRAIN, SEARCH, RETRAIN = RunConfig(), TrainConfig(), SearchConfig(), RetrainConfig()
 
@@ -79,6 +80,20 @@ def training_flags(p):
                    help="Adam learning rate of the weights (default: %(default)s)")
     t.add_argument("--l2", type=float, default=TRAIN.l2,
                    help="L2 on the batch's layer-0 embeddings (default: %(default)s)")
+    t.add_argument("--loss", choices=LOSSES, default=TRAIN.loss,
+                   help="bpr: one negative per positive (LightGCN); softmax: sampled softmax over "
+                        "--negatives shared negatives; ccl: SimpleX's cosine contrastive loss "
+                        "(default: %(default)s)")
+    t.add_argument("--negatives", type=int, default=TRAIN.negatives,
+                   help="softmax / ccl: uniform negatives shared by each batch "
+                        "(default: %(default)s)")
+    t.add_argument("--temperature", type=float, default=TRAIN.temperature,
+                   help="softmax: logits are scores / temperature (default: %(default)s)")
+    t.add_argument("--margin", type=float, default=TRAIN.margin,
+                   help="ccl: cosine margin below which negatives cost nothing "
+                        "(default: %(default)s)")
+    t.add_argument("--negative-weight", type=float, default=TRAIN.negative_weight,
+                   help="ccl: weight of the negatives' term (default: %(default)s)")
     t.add_argument("--gat-heads", type=int, default=TRAIN.gat_heads,
                    help="attention heads of gat (default: %(default)s)")
     t.add_argument("--gat-dropout", type=float, default=TRAIN.gat_dropout,

@@ -1,4 +1,5 @@
-"""Vectorized BPR triples (user, positive item, negative item) with uniform negatives."""
+"""Vectorized training batches: (user, positive item) pairs with uniform negative items, one
+per pair (BPR) or a set shared by each batch (sampled softmax, CCL)."""
 import numpy as np
 import torch
 
@@ -62,11 +63,22 @@ class BPRSampler:
         users, positives = self.users[order], self.items[order]
         return users, positives, self.sample_negatives(users)
 
-    def batches(self, batch_size, device=None):
-        """Yield one epoch as (users, positives, negatives) long tensors of up to batch_size rows."""
-        triples = torch.from_numpy(np.stack(self.epoch_triples()))
+    def batches(self, batch_size, device=None, shared_negatives=0):
+        """Yield one epoch as (users, positives, negatives) long tensors: up to batch_size rows,
+        each with its own negative; or, with ``shared_negatives`` M > 0, ``negatives`` is M
+        uniform items shared by the batch's rows (sampled-softmax style losses score every
+        row against all of them; a row's own positive among them is masked by the loss)."""
+        if shared_negatives:
+            order = self.rng.permutation(len(self))
+            n_batches = -(-len(self) // batch_size)
+            shared = torch.from_numpy(self.rng.integers(0, self.n_items,
+                                                        size=(n_batches, shared_negatives)))
+            pairs = torch.from_numpy(np.stack([self.users[order], self.items[order]]))
+        else:
+            pairs = torch.from_numpy(np.stack(self.epoch_triples()))
         if device is not None:
-            triples = triples.to(device)
-        for start in range(0, triples.shape[1], batch_size):
-            users, positives, negatives = triples[:, start:start + batch_size]
-            yield users, positives, negatives
+            pairs = pairs.to(device)
+            shared = shared.to(device) if shared_negatives else None
+        for b, start in enumerate(range(0, pairs.shape[1], batch_size)):
+            rows = pairs[:, start:start + batch_size]
+            yield rows[0], rows[1], shared[b] if shared_negatives else rows[2]

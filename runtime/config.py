@@ -20,6 +20,11 @@ class TrainConfig:
     batch_size: int = 2048
     lr: float = 5e-3                   # Adam (LightGCN uses 1e-3 with 1000 epochs on Gowalla)
     l2: float = 1e-4                   # on the batch's layer-0 embeddings, as LightGCN
+    loss: str = "bpr"                  # bpr | softmax (sampled softmax) | ccl (SimpleX)
+    negatives: int = 1024              # softmax / ccl: uniform negatives shared by a batch
+    temperature: float = 0.1           # softmax: logits = score / temperature
+    margin: float = 0.5                # ccl: cosine margin of the negatives
+    negative_weight: float = 1.0       # ccl: weight of the negatives' mean term
     gat_heads: int = 4
     gat_dropout: float = 0.0
 

@@ -12,7 +12,7 @@ from runtime import checkpoint
 from runtime.errors import ConfigError
 from runtime.progress import BatchProgress, format_seconds, log
 from training.fit import check_finite
-from training.losses import bpr_loss
+from training.losses import Loss
 from .architect import Architect
 from .derive import discretize, space_of
 from .model import Supernet
@@ -29,14 +29,14 @@ def gumbel_tau(search_config, epoch):
     return max(s.tau_min, s.tau_max - (s.tau_max - s.tau_min) * epoch / (s.tau_epochs - 1))
 
 
-def _batch_loss(model, graph, l2, strategy, tau, batch):
+def _batch_loss(model, graph, loss_fn, strategy, tau, batch):
     representations = model(graph, model.arch_weights(strategy, tau))
-    loss, _ = bpr_loss(representations, model.embedding, *batch, model.n_users, l2)
-    return loss
+    return loss_fn(representations, model.embedding, *batch, model.n_users)[0]
 
 
 def check(config, data):
     """Refuse a search that cannot work, before anything is written."""
+    Loss.of(config.train)
     for name in space_of(config).computed_ops:     # e.g. a width the GAT heads do not divide
         make_op(name, config.train.dim, config.train.gat_heads, config.train.gat_dropout)
     if config.search.order == 2 and config.search.strategy != "darts":
@@ -96,11 +96,13 @@ def search(config, data, graph, run_dir, device):
 
 
 def _evaluation(model, graph, data, config, device):
-    """A function giving the supernet's representations, validation BPR loss (on a fixed set of
-    validation triples, so it compares across epochs) and validation ranking metrics."""
-    val_triples = [torch.from_numpy(t).to(device) for t in BPRSampler(
-        data.val, data.n_users, data.n_items, seed=[config.seed, 3], exclude=data.train
-    ).epoch_triples()]
+    """A function giving the supernet's representations, validation loss (the training loss
+    without L2, on one fixed draw of validation batches, so it compares across epochs) and
+    validation ranking metrics."""
+    loss_fn = Loss.of(config.train)
+    val_batch = next(BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 3],
+                                exclude=data.train).batches(len(data.val), device,
+                                                            loss_fn.shared_negatives))
     evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
                                  config.eval_chunk_size, device)
     strategy = "darts" if config.search.strategy == "darts" else "argmax"
@@ -109,10 +111,9 @@ def _evaluation(model, graph, data, config, device):
         model.eval()
         with torch.no_grad():
             reps = model(graph, model.arch_weights(strategy))
-            _, val_bpr = bpr_loss(reps, model.embedding, *val_triples, data.n_users,
-                                  config.train.l2)
+            _, val_loss = loss_fn(reps, model.embedding, *val_batch, data.n_users)
             metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
-        return reps, val_bpr.item(), metrics
+        return reps, val_loss.item(), metrics
     return evaluate
 
 
@@ -123,16 +124,18 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     s = config.search
     train_sampler, val_sampler = samplers
     tau = gumbel_tau(s, epoch)
-    loss_fn = partial(_batch_loss, model, graph, config.train.l2, s.strategy, tau)
+    loss = Loss.of(config.train)
+    loss_fn = partial(_batch_loss, model, graph, loss, s.strategy, tau)
     architect.loss_fn = loss_fn
     search_alpha = epoch >= s.warmup_epochs
     model.train()
-    val_batches = _cycle(val_sampler, config.train.batch_size, device)
+    val_batches = _cycle(val_sampler, config.train.batch_size, device, loss.shared_negatives)
     train_total = torch.zeros((), device=device)
     arch_total = torch.zeros((), device=device)
     steps, batch_size = 0, config.train.batch_size
     bar = BatchProgress(f"epoch {epoch + 1}", -(-len(train_sampler) // batch_size))
-    for steps, batch in enumerate(train_sampler.batches(batch_size, device), 1):
+    for steps, batch in enumerate(train_sampler.batches(batch_size, device,
+                                                        loss.shared_negatives), 1):
         if search_alpha:
             arch_total += architect.step(batch, next(val_batches))
         weight_optimizer.zero_grad(set_to_none=True)
@@ -180,10 +183,10 @@ def _finish(model, evaluate, data, config, device, logger, history):
             "alpha": model.alphas().softmax().to_record(model.space)}
 
 
-def _cycle(sampler, batch_size, device):
+def _cycle(sampler, batch_size, device, shared_negatives):
     """Validation batches without end: a new sampler epoch whenever one runs out."""
     if not len(sampler):
         raise ConfigError("no validation triples to sample (every validation user has "
                           "interacted with every item)")
     while True:
-        yield from sampler.batches(batch_size, device)
+        yield from sampler.batches(batch_size, device, shared_negatives)

@@ -6,7 +6,7 @@ import torch
 
 from data.graph import BipartiteGraph
 from ops import make_op
-from training.losses import bpr_loss
+from training.losses import Loss
 
 
 def gradients(fn, params, repeat=6):
@@ -33,7 +33,7 @@ def test_bpr_gradients_repeat_exactly():
     users = torch.randint(0, n_users, (batch,))
     pos, neg = torch.randint(0, n_items, (batch,)), torch.randint(0, n_items, (batch,))
     assert_all_equal(gradients(
-        lambda: bpr_loss(reps, emb, users, pos, neg, n_users, 1e-4)[0], [reps, emb]))
+        lambda: Loss("bpr", 1e-4)(reps, emb, users, pos, neg, n_users)[0], [reps, emb]))
 
 
 def test_gat_gradients_repeat_exactly():

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-import training.fit as fit_module
+import training.losses as losses
 import training.retrain as retrain_module
 from data.interactions import load_interactions
 from runtime.config import RunConfig
@@ -210,15 +210,14 @@ def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
 
 
 def test_retrain_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    real, calls = fit_module.bpr_loss, {"n": 0}
+    real, calls = losses.bpr, {"n": 0}
 
-    def poisoned(*args, **kwargs):
-        loss, bpr = real(*args, **kwargs)
+    def poisoned(*args):
         calls["n"] += 1
-        return (loss * float("nan"), bpr) if calls["n"] > steps_per_epoch + 1 else (loss, bpr)
+        return real(*args) * (float("nan") if calls["n"] > steps_per_epoch + 1 else 1.0)
 
     steps_per_epoch = -(-len(load_interactions(small_config(tmp_path).data).train) // 32)
-    monkeypatch.setattr(fit_module, "bpr_loss", poisoned)
+    monkeypatch.setattr(losses, "bpr", poisoned)
     config = small_config(tmp_path, checkpoint_seconds=0)
     with pytest.raises(TrainingDiverged, match="nan in epoch 2"):
         run(config)
@@ -261,3 +260,16 @@ def test_retraining_and_random_search_write_tensorboard(tmp_path):
     scalars, events = tensorboard_tags(tmp_path / "random")
     assert {"trial/val_recall@20", "trial/best_val_recall@20"} <= set(scalars)
     assert [e.step for e in events.Scalars("trial/val_recall@20")] == [1, 2]
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ccl"])
+def test_resume_with_shared_negatives_equals_straight_run(tmp_path, monkeypatch, loss):
+    straight, resumed = straight_and_resumed(
+        tmp_path, monkeypatch,
+        lambda state: state["phase"] == "select" and state["fit"]["progress"]["epoch"] == 2,
+        checkpoint_seconds=0, loss=loss, negatives=16, epochs=5)
+    for key in ("val", "test", "epoch"):
+        assert resumed[key] == straight[key], key
+    models = [torch.load(tmp_path / name / "model.pt", weights_only=False)["model"]
+              for name in ("straight", "split")]
+    assert all(torch.equal(models[0][key], models[1][key]) for key in models[0])

@@ -6,7 +6,7 @@ import torch
 
 from supernet.architect import Architect
 from supernet.derive import discretize
-from training.losses import bpr_loss
+from training.losses import Loss
 from ops import mix
 from supernet.model import ArchWeights, Supernet
 from supernet.space import SearchSpace
@@ -105,7 +105,7 @@ def test_second_order_hypergradient_matches_brute_force():
 
     def loss_fn(batch):
         reps = model(graph, model.arch_weights("darts"))
-        return bpr_loss(reps, model.embedding, *batch, N_USERS, 1e-2)[0]
+        return Loss("bpr", 1e-2)(reps, model.embedding, *batch, N_USERS)[0]
 
     xi = 0.5
     architect = Architect(model, loss_fn, order=2, unrolled_lr=xi)

@@ -12,7 +12,7 @@ from data.sampler import BPRSampler
 from runtime import checkpoint
 from runtime.errors import TrainingDiverged
 from runtime.progress import BatchProgress, format_seconds, log
-from .losses import bpr_loss
+from .losses import Loss
 
 
 @dataclass
@@ -132,8 +132,9 @@ def _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, 
     model.train()
     total, steps = torch.zeros((), device=device), 0
     bar = BatchProgress(f"{label}epoch {epoch}", -(-len(sampler) // batch_size))
-    for steps, batch in enumerate(sampler.batches(batch_size, device), 1):
-        loss, _ = bpr_loss(model(graph), model.embedding, *batch, model.n_users, config.train.l2)
+    loss_fn = Loss.of(config.train)
+    for steps, batch in enumerate(sampler.batches(batch_size, device, loss_fn.shared_negatives), 1):
+        loss, _ = loss_fn(model(graph), model.embedding, *batch, model.n_users)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -12,6 +12,7 @@ from runtime.errors import ConfigError
 from runtime.progress import log
 from supernet.genotype import GenotypeError, resolve
 from .fit import fit
+from .losses import Loss
 from .net import StandaloneNet
 
 
@@ -58,6 +59,7 @@ def check_provenance(genotype, data, config, source):
 
 def check(config, data):
     """Refuse a retraining that cannot work, before anything is written."""
+    Loss.of(config.train)
     if config.retrain.genotype is None:
         raise ConfigError("retraining needs --genotype FILE|NAME")
     genotype = resolve(config.retrain.genotype, config.train.dim)
