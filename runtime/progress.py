@@ -34,12 +34,30 @@ def set_threads(threads=None):
     cores = len(os.sched_getaffinity(0))
     threads = threads or cores
     torch.set_num_threads(threads)
-    busy = os.getloadavg()[0]          # runnable processes, averaged over the last minute
-    if busy > cores - threads + 0.5:
+    busy = busy_cores()
+    if busy is not None and busy > cores - threads + 0.5:
         log.warning(f"note: other processes keep about {busy:.1f} of the {cores} cores busy; "
                     f"torch's {threads} threads will wait on each other and training may run "
                     f"several times slower (try --threads {max(1, min(threads, round(cores - busy)))})")
     return threads
+
+
+def busy_cores(window=0.3):
+    """How many cores other processes keep busy now: the machine's non-idle CPU time over a
+    short window in which this process sleeps (Linux /proc/stat; None elsewhere). Unlike the
+    load average, it does not remember work that ended a minute ago."""
+    def sample():
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]          # all, idle + iowait
+    try:
+        total, idle = sample()
+        time.sleep(window)
+        total2, idle2 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total2 - total
+    return 0.0 if elapsed <= 0 else (1 - (idle2 - idle) / elapsed) * os.cpu_count()
 
 
 class BatchProgress:

@@ -120,3 +120,19 @@ def test_then_retrain_runs_the_whole_chain_and_can_be_run_again(tmp_path):
     for run_dir in runs:
         assert (run_dir / "genotype.json").exists() and (run_dir / "retrain" / "model.pt").exists()
         assert json.loads((run_dir / "retrain" / "results.json").read_text())["mode"] == "retrain"
+
+
+def test_threads_and_busy_cores():
+    from runtime.progress import busy_cores, set_threads
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+        time.sleep(0.5)
+        assert busy_cores() >= 0.5            # the spinner holds one core
+    finally:
+        spinner.kill()
