@@ -122,3 +122,22 @@ def test_shared_negatives_cover_the_epoch_and_repeat_with_the_seed():
     seen = sorted(zip(torch.cat([b[0] for b in epochs[0]]).tolist(),
                       torch.cat([b[1] for b in epochs[0]]).tolist()))
     assert seen == sorted(map(tuple, pairs.tolist()))
+
+
+def test_fused_sampled_softmax_equals_autograd_in_any_chunking():
+    from training.losses import sampled_softmax
+    g = torch.Generator().manual_seed(1)
+    u, pos, neg = (torch.randn(n, 6, dtype=torch.float64, generator=g, requires_grad=True)
+                   for n in (10, 10, 7))
+    positive_ids = torch.randint(0, 5, (10,), generator=g)
+    negative_ids = torch.randint(0, 5, (7,), generator=g)      # many hits
+    hit = positive_ids[:, None] == negative_ids[None, :]
+    s_pos = (u * pos).sum(1, keepdim=True) / 0.3
+    s_neg = (u @ neg.t() / 0.3).masked_fill(hit, -torch.inf)
+    want = (torch.logsumexp(torch.cat([s_pos, s_neg], 1), 1) - s_pos[:, 0]).mean()
+    want_grads = torch.autograd.grad(want, (u, pos, neg))
+    for chunk in (1, 3, 1024):
+        got = sampled_softmax(u, pos, neg, positive_ids, negative_ids, 0.3, chunk)
+        assert got.item() == pytest.approx(want.item(), rel=1e-12)
+        for a, b in zip(torch.autograd.grad(got, (u, pos, neg)), want_grads):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -31,11 +31,55 @@ def bpr(u, pos, neg):
     return F.softplus((u * neg).sum(1) - (u * pos).sum(1)).mean()
 
 
-def sampled_softmax(u, pos, neg, hit, temperature):
-    """u, pos (B, d), neg (M, d) shared; hit (B, M) marks a negative equal to the row's positive."""
-    positive = (u * pos).sum(1, keepdim=True) / temperature
-    negative = (u @ neg.t() / temperature).masked_fill(hit, -torch.inf)
-    return (torch.logsumexp(torch.cat([positive, negative], 1), 1) - positive[:, 0]).mean()
+class _SampledSoftmax(torch.autograd.Function):
+    """mean_b [logsumexp(s_bp, s_b1 .. s_bM) - s_bp], s = u·v / τ, hits masked. Rows are taken
+    in chunks and backward recomputes a chunk's logits, so no (B, M) tensor outlives a chunk:
+    the unfused version allocates several, and on a CPU those allocations cost more than the
+    matrix products themselves."""
+
+    @staticmethod
+    def forward(ctx, u, pos, neg, positive_ids, negative_ids, temperature, chunk):
+        total, lse = u.new_zeros(()), u.new_empty(len(u))
+        for rows in _chunks(len(u), chunk):
+            logits, s_pos = _chunk_logits(u, pos, neg, positive_ids, negative_ids, temperature,
+                                          rows)
+            lse[rows] = torch.logaddexp(s_pos, torch.logsumexp(logits, 1))
+            total += (lse[rows] - s_pos).sum()
+        ctx.save_for_backward(u, pos, neg, positive_ids, negative_ids, lse)
+        ctx.temperature, ctx.chunk = temperature, chunk
+        return total / len(u)
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, pos, neg, positive_ids, negative_ids, lse = ctx.saved_tensors
+        t, scale = ctx.temperature, grad / len(u)
+        grad_u, grad_pos, grad_neg = torch.empty_like(u), torch.empty_like(pos), torch.zeros_like(neg)
+        for rows in _chunks(len(u), ctx.chunk):
+            logits, s_pos = _chunk_logits(u, pos, neg, positive_ids, negative_ids, t, rows)
+            weights = logits.sub_(lse[rows, None]).exp_().mul_(scale / t)   # d loss / d (u·n)
+            pos_weight = ((s_pos - lse[rows]).exp() - 1) * (scale / t)      # d loss / d (u·p)
+            grad_u[rows] = weights @ neg + pos_weight[:, None] * pos[rows]
+            grad_pos[rows] = pos_weight[:, None] * u[rows]
+            grad_neg.addmm_(weights.t(), u[rows])
+        return grad_u, grad_pos, grad_neg, None, None, None, None
+
+
+def _chunks(n, chunk):
+    return [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+
+
+def _chunk_logits(u, pos, neg, positive_ids, negative_ids, temperature, rows):
+    """(the chunk's negative logits (c, M) with hits at -inf, its positive logits (c,))."""
+    u_rows = u[rows] / temperature
+    logits = u_rows @ neg.t()
+    logits.masked_fill_(positive_ids[rows, None] == negative_ids[None, :], -torch.inf)
+    return logits, (u_rows * pos[rows]).sum(1)
+
+
+def sampled_softmax(u, pos, neg, positive_ids, negative_ids, temperature, chunk=1024):
+    """u, pos (B, d), neg (M, d) shared; a negative whose id equals the row's positive id is
+    masked."""
+    return _SampledSoftmax.apply(u, pos, neg, positive_ids, negative_ids, temperature, chunk)
 
 
 def cosine_contrastive(u, pos, neg, hit, margin, negative_weight):
@@ -81,10 +125,11 @@ class Loss:
         u, pos, neg = (representations.index_select(0, i) for i in (users, positives, negatives))
         if self.name == "bpr":
             main = bpr(u, pos, neg)
+        elif self.name == "softmax":
+            main = sampled_softmax(u, pos, neg, positives, negatives, self.temperature)
         else:
             hit = positives[:, None] == negatives[None, :]
-            main = sampled_softmax(u, pos, neg, hit, self.temperature) if self.name == "softmax" \
-                else cosine_contrastive(u, pos, neg, hit, self.margin, self.negative_weight)
+            main = cosine_contrastive(u, pos, neg, hit, self.margin, self.negative_weight)
         e_u, e_p, e_n = (embedding.index_select(0, i) for i in (users, positives, negatives))
         reg = 0.5 * (e_u.pow(2).sum() + e_p.pow(2).sum() + e_n.pow(2).sum()) / len(users)
         return main + self.l2 * reg, main
