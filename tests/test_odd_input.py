@@ -2,6 +2,7 @@
 result: one test per failure found on the old layout (the eighth, CPU determinism, is in
 test_determinism.py)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,13 @@ def test_cli_internal_error_is_a_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train, "run", broken_run)
     with pytest.raises(ValueError, match="internal"):
         train.main(["--out", str(tmp_path / "run"), "--device", "cpu"])
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run(config(tmp_path, "retrain", epochs=1))
+    finally:
+        os.umask(old)
+    for name in ("config.json", "results.json", "model.pt", "checkpoint.pt"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
