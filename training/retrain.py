@@ -7,6 +7,7 @@ from torch.utils.tensorboard import SummaryWriter
 from data.graph import BipartiteGraph
 from evaluation.metrics import RankingEvaluator, cold_start, score_test
 from evaluation.serving import save_bundle
+from ops import make_op
 from runtime import checkpoint
 from runtime.errors import ConfigError
 from runtime.progress import log
@@ -64,7 +65,9 @@ def check(config, data):
         raise ConfigError("retraining needs --genotype FILE|NAME")
     genotype = resolve(config.retrain.genotype, config.train.dim)
     check_provenance(genotype, data, config, config.retrain.genotype)
-    new_model(genotype, data, config, "cpu")        # e.g. a width the GAT heads do not divide
+    for node in genotype.nodes:                     # e.g. a width the GAT heads do not divide
+        for _, op in node.inputs:
+            make_op(op, genotype.dim, config.train.gat_heads, config.train.gat_dropout)
     if config.retrain.refit and not len(data.val):
         raise ConfigError("--refit needs a validation split to choose the epoch "
                           "(--val-fraction is 0 or every user has too few interactions)")
