@@ -141,3 +141,31 @@ def test_fused_sampled_softmax_equals_autograd_in_any_chunking():
         assert got.item() == pytest.approx(want.item(), rel=1e-12)
         for a, b in zip(torch.autograd.grad(got, (u, pos, neg)), want_grads):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_hits_are_every_matching_pair():
+    from training.losses import hits
+    positive_ids = torch.tensor([3, 1, 3, 7, 0])
+    negative_ids = torch.tensor([3, 5, 3, 0, 9])
+    rows, cols = hits(positive_ids, negative_ids)
+    want = {(r, c) for r in range(5) for c in range(5) if positive_ids[r] == negative_ids[c]}
+    assert set(zip(rows.tolist(), cols.tolist())) == want and len(rows) == len(want)
+
+
+def test_fused_ccl_equals_autograd_in_any_chunking():
+    from training.losses import cosine_contrastive
+    g = torch.Generator().manual_seed(2)
+    u, pos, neg = (torch.randn(n, 6, dtype=torch.float64, generator=g, requires_grad=True)
+                   for n in (10, 10, 7))
+    positive_ids = torch.randint(0, 5, (10,), generator=g)
+    negative_ids = torch.randint(0, 5, (7,), generator=g)
+    hit = positive_ids[:, None] == negative_ids[None, :]
+    un, pn, nn_ = (torch.nn.functional.normalize(x, dim=1) for x in (u, pos, neg))
+    hinge = torch.relu(un @ nn_.t() - 0.1).masked_fill(hit, 0.0).mean(1)
+    want = (1 - (un * pn).sum(1) + 2.0 * hinge).mean()
+    want_grads = torch.autograd.grad(want, (u, pos, neg))
+    for chunk in (1, 4, 1024):
+        got = cosine_contrastive(u, pos, neg, positive_ids, negative_ids, 0.1, 2.0, chunk)
+        assert got.item() == pytest.approx(want.item(), rel=1e-12)
+        for a, b in zip(torch.autograd.grad(got, (u, pos, neg)), want_grads):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

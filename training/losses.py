@@ -38,24 +38,23 @@ class _SampledSoftmax(torch.autograd.Function):
     matrix products themselves."""
 
     @staticmethod
-    def forward(ctx, u, pos, neg, positive_ids, negative_ids, temperature, chunk):
+    def forward(ctx, u, pos, neg, hit_rows, hit_cols, temperature, chunk):
         total, lse = u.new_zeros(()), u.new_empty(len(u))
         for rows in _chunks(len(u), chunk):
-            logits, s_pos = _chunk_logits(u, pos, neg, positive_ids, negative_ids, temperature,
-                                          rows)
+            logits, s_pos = _chunk_logits(u, pos, neg, hit_rows, hit_cols, temperature, rows)
             lse[rows] = torch.logaddexp(s_pos, torch.logsumexp(logits, 1))
             total += (lse[rows] - s_pos).sum()
-        ctx.save_for_backward(u, pos, neg, positive_ids, negative_ids, lse)
+        ctx.save_for_backward(u, pos, neg, hit_rows, hit_cols, lse)
         ctx.temperature, ctx.chunk = temperature, chunk
         return total / len(u)
 
     @staticmethod
     def backward(ctx, grad):
-        u, pos, neg, positive_ids, negative_ids, lse = ctx.saved_tensors
+        u, pos, neg, hit_rows, hit_cols, lse = ctx.saved_tensors
         t, scale = ctx.temperature, grad / len(u)
         grad_u, grad_pos, grad_neg = torch.empty_like(u), torch.empty_like(pos), torch.zeros_like(neg)
         for rows in _chunks(len(u), ctx.chunk):
-            logits, s_pos = _chunk_logits(u, pos, neg, positive_ids, negative_ids, t, rows)
+            logits, s_pos = _chunk_logits(u, pos, neg, hit_rows, hit_cols, t, rows)
             weights = logits.sub_(lse[rows, None]).exp_().mul_(scale / t)   # d loss / d (u·n)
             pos_weight = ((s_pos - lse[rows]).exp() - 1) * (scale / t)      # d loss / d (u·p)
             grad_u[rows] = weights @ neg + pos_weight[:, None] * pos[rows]
@@ -68,25 +67,71 @@ def _chunks(n, chunk):
     return [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
 
 
-def _chunk_logits(u, pos, neg, positive_ids, negative_ids, temperature, rows):
+def _chunk_logits(u, pos, neg, hit_rows, hit_cols, temperature, rows):
     """(the chunk's negative logits (c, M) with hits at -inf, its positive logits (c,))."""
     u_rows = u[rows] / temperature
     logits = u_rows @ neg.t()
-    logits.masked_fill_(positive_ids[rows, None] == negative_ids[None, :], -torch.inf)
+    in_chunk = (hit_rows >= rows.start) & (hit_rows < rows.stop)
+    logits[hit_rows[in_chunk] - rows.start, hit_cols[in_chunk]] = -torch.inf
     return logits, (u_rows * pos[rows]).sum(1)
+
+
+def hits(positive_ids, negative_ids):
+    """(rows, cols) where positive_ids[rows] == negative_ids[cols]: the few negatives that are
+    the row's own positive, found without comparing all B x M pairs."""
+    sorted_ids, order = negative_ids.sort()
+    left = torch.searchsorted(sorted_ids, positive_ids)
+    counts = torch.searchsorted(sorted_ids, positive_ids, right=True) - left
+    rows = torch.repeat_interleave(torch.arange(len(positive_ids), device=counts.device), counts)
+    first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    return rows, order[left[rows] + torch.arange(len(rows), device=rows.device) - first]
 
 
 def sampled_softmax(u, pos, neg, positive_ids, negative_ids, temperature, chunk=1024):
     """u, pos (B, d), neg (M, d) shared; a negative whose id equals the row's positive id is
     masked."""
-    return _SampledSoftmax.apply(u, pos, neg, positive_ids, negative_ids, temperature, chunk)
+    return _SampledSoftmax.apply(u, pos, neg, *hits(positive_ids, negative_ids), temperature,
+                                 chunk)
 
 
-def cosine_contrastive(u, pos, neg, hit, margin, negative_weight):
-    """SimpleX's CCL; u, pos (B, d), neg (M, d) shared; hit (B, M) as for sampled_softmax."""
+class _HingeSums(torch.autograd.Function):
+    """Per row b: Σ_j max(0, u_b·n_j - margin) over the shared negatives, hits left out; in
+    row chunks, backward recomputing a chunk's products (as _SampledSoftmax)."""
+
+    @staticmethod
+    def forward(ctx, u, neg, hit_rows, hit_cols, margin, chunk):
+        sums = u.new_empty(len(u))
+        for rows in _chunks(len(u), chunk):
+            sums[rows] = _chunk_hinges(u, neg, hit_rows, hit_cols, margin, rows).sum(1)
+        ctx.save_for_backward(u, neg, hit_rows, hit_cols)
+        ctx.margin, ctx.chunk = margin, chunk
+        return sums
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, neg, hit_rows, hit_cols = ctx.saved_tensors
+        grad_u, grad_neg = torch.empty_like(u), torch.zeros_like(neg)
+        for rows in _chunks(len(u), ctx.chunk):
+            active = _chunk_hinges(u, neg, hit_rows, hit_cols, ctx.margin, rows) > 0
+            weights = active.to(u.dtype).mul_(grad[rows, None])
+            grad_u[rows] = weights @ neg
+            grad_neg.addmm_(weights.t(), u[rows])
+        return grad_u, grad_neg, None, None, None, None
+
+
+def _chunk_hinges(u, neg, hit_rows, hit_cols, margin, rows):
+    hinges = (u[rows] @ neg.t()).sub_(margin).clamp_(min=0)
+    in_chunk = (hit_rows >= rows.start) & (hit_rows < rows.stop)
+    hinges[hit_rows[in_chunk] - rows.start, hit_cols[in_chunk]] = 0.0
+    return hinges
+
+
+def cosine_contrastive(u, pos, neg, positive_ids, negative_ids, margin, negative_weight,
+                       chunk=1024):
+    """SimpleX's CCL; u, pos (B, d), neg (M, d) shared; hits masked as in sampled_softmax."""
     u, pos, neg = (F.normalize(x, dim=1) for x in (u, pos, neg))
-    negative = F.relu(u @ neg.t() - margin).masked_fill(hit, 0.0).mean(1)
-    return (1 - (u * pos).sum(1) + negative_weight * negative).mean()
+    hinge = _HingeSums.apply(u, neg, *hits(positive_ids, negative_ids), margin, chunk)
+    return (1 - (u * pos).sum(1) + negative_weight * hinge / len(neg)).mean()
 
 
 @dataclass
@@ -128,8 +173,8 @@ class Loss:
         elif self.name == "softmax":
             main = sampled_softmax(u, pos, neg, positives, negatives, self.temperature)
         else:
-            hit = positives[:, None] == negatives[None, :]
-            main = cosine_contrastive(u, pos, neg, hit, self.margin, self.negative_weight)
+            main = cosine_contrastive(u, pos, neg, positives, negatives, self.margin,
+                                      self.negative_weight)
         e_u, e_p, e_n = (embedding.index_select(0, i) for i in (users, positives, negatives))
         reg = 0.5 * (e_u.pow(2).sum() + e_p.pow(2).sum() + e_n.pow(2).sum()) / len(users)
         return main + self.l2 * reg, main
