@@ -71,6 +71,9 @@ def training_flags(p):
     t.add_argument("--checkpoint-seconds", type=float, default=RETRAIN.checkpoint_seconds,
                    help="retraining: least seconds between checkpoints; a search saves every "
                         "epoch (default: %(default)s)")
+    t.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="retraining: stop selecting the epoch after this many seconds of "
+                        "training and validation; the best epoch so far is kept (default: none)")
     t.add_argument("--ignore-fingerprint", action="store_true",
                    help="retrain a genotype.json that was searched on other data")
     t.add_argument("--dim", type=int, default=TRAIN.dim, help="embedding width d (default: %(default)s)")

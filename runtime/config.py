@@ -56,6 +56,7 @@ class RetrainConfig:
     patience: int = 10                 # evaluations without a better val recall before stopping
     refit: bool = False                # after early stopping, retrain on train + val
     checkpoint_seconds: float = 60.0   # least seconds between two checkpoints
+    time_limit: Optional[float] = None  # stop selecting after this many training seconds
     ignore_fingerprint: bool = False   # retrain a genotype searched on other data anyway
 
 

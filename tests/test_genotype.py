@@ -273,3 +273,9 @@ def test_resume_with_shared_negatives_equals_straight_run(tmp_path, monkeypatch,
     models = [torch.load(tmp_path / name / "model.pt", weights_only=False)["model"]
               for name in ("straight", "split")]
     assert all(torch.equal(models[0][key], models[1][key]) for key in models[0])
+
+
+def test_time_limit_stops_the_selection_and_keeps_the_best_epoch(tmp_path):
+    results = run(small_config(tmp_path, epochs=30, patience=30, time_limit=1e-9))
+    assert [h["epoch"] for h in results["history"]] == [1]      # one epoch, then the limit
+    assert results["epoch"] == 1 and results["val"] is not None

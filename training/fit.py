@@ -73,7 +73,7 @@ def check_finite(total_loss, what, epoch, run_dir=None, saved_epoch=None):
 
 
 def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label="", quiet=False,
-        resume=None, save=None, writer=None):
+        resume=None, save=None, writer=None, time_limit=None):
     """Train ``model`` for up to ``epochs``; with an evaluator, stop early on its Recall@K and
     restore the best weights (``epochs`` 0: evaluate the untrained model). Returns the
     FitProgress (``stopping`` holds the best epoch and metrics).
@@ -82,7 +82,8 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
     torch random states, the progress) after an epoch once ``checkpoint_seconds`` have passed
     since the last save, and when training ends; ``resume`` is such a state to continue from.
     ``writer``: a TensorBoard SummaryWriter for the loss and validation curves (tags start with
-    ``label``).
+    ``label``). ``time_limit``: stop once training (and validation) took this many seconds,
+    summed over resumed invocations; the best epoch so far is kept.
     """
     say = log.debug if quiet else log.info
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
@@ -105,11 +106,14 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
 
     last_save, saved_epoch = time.perf_counter(), progress.epoch
     stopping = progress.stopping
-    while not (stopping and stopping.stopped) and progress.epoch < epochs:
+    while not (stopping and stopping.stopped) and progress.epoch < epochs and not (
+            time_limit is not None and progress.seconds >= time_limit):
         _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, progress,
                label, say, saved_epoch, writer)
         if save is not None and time.perf_counter() - last_save >= config.retrain.checkpoint_seconds:
             last_save, saved_epoch = save_now()
+    if time_limit is not None and progress.seconds >= time_limit and progress.epoch < epochs:
+        say(f"{label}time limit: stopped after {format_seconds(progress.seconds)} of training")
     if save is not None and saved_epoch != progress.epoch:
         save_now()
     if stopping is not None and stopping.best_state is not None:

@@ -90,7 +90,8 @@ def retrain(config, data, graph, run_dir, device):
         torch.manual_seed(config.seed)
         model = new_model(genotype, data, config, device)
         progress = fit(model, graph, data.train, config, device, r.epochs, val_eval,
-                       writer=writer, resume=state["fit"] if state else None,
+                       writer=writer, time_limit=r.time_limit,
+                       resume=state["fit"] if state else None,
                        save=lambda fit_state: checkpoint.save(
                            run_dir, "retrain", phase="select", fit=fit_state,
                            dataset=data.record()))
