@@ -21,7 +21,7 @@ from runtime.progress import format_seconds, setup_logging
 PAPER = {"recall@20": 0.1830, "ndcg@20": 0.1554}
 RECIPES = {   # flags of train.py; every recipe: 3 layers, d 64, LightGCN's L2 meaning
     "bpr-paper": dict(loss="bpr", lr=1e-3, l2=1e-4, batch_size=2048, eval_every=5, patience=10),
-    "softmax-1024": dict(loss="softmax", negatives=1024, temperature=0.1, lr=5e-3, l2=0.0,
+    "softmax-4096": dict(loss="softmax", negatives=4096, temperature=0.1, lr=5e-3, l2=0.0,
                          batch_size=8192, eval_every=2, patience=5),
     "ccl-1024": dict(loss="ccl", negatives=1024, margin=0.4, negative_weight=50.0, lr=5e-3,
                      l2=0.0, batch_size=8192, eval_every=2, patience=5),
