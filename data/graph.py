@@ -96,14 +96,8 @@ class BipartiteGraph:
 
 def _csr_pair(row, col, value, n, symmetric):
     """(CSR matrix, its transpose); a symmetric matrix is its own transpose (one tensor)."""
-    rowptr, col_sorted, value, to_transpose = sorted_csr(row, col, value, n)
-    matrix = csr_tensor(rowptr, col_sorted, value, n)
-    if symmetric:
-        return matrix, matrix
-    row_sorted = torch.repeat_interleave(torch.arange(n), rowptr.diff())
-    rowptr_t = torch.zeros(n + 1, dtype=torch.long)
-    torch.cumsum(torch.bincount(col_sorted, minlength=n), 0, out=rowptr_t[1:])
-    return matrix, csr_tensor(rowptr_t, row_sorted[to_transpose], value[to_transpose], n)
+    matrix = csr_tensor(*sorted_csr(row, col, value, n)[:3], n)
+    return matrix, matrix if symmetric else csr_tensor(*sorted_csr(col, row, value, n)[:3], n)
 
 
 def csr_tensor(rowptr, col, value, size):

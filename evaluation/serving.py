@@ -8,15 +8,15 @@ import torch
 from runtime.errors import ConfigError, DataError
 from runtime.files import save_torch, write_text
 from runtime.progress import log
-from .metrics import Ranker
+from .metrics import Ranker, cold_start
 
 BUNDLE = "model.pt"
 
 
-def save_bundle(run_dir, model, reps, genotype, data, config, cold_start):
+def save_bundle(run_dir, model, reps, genotype, data, config):
     """RUN_DIR/model.pt: the weights, the final representations and what serving needs to
     answer in the user's own ids (id maps, seen items, cold users and item popularity)."""
-    cold, popularity = cold_start
+    cold, popularity = cold_start(data)
     save_torch(Path(run_dir) / BUNDLE, {
         "model": model.state_dict(), "genotype": genotype.to_dict(), "config": config.to_dict(),
         "refit": config.retrain.refit, "representations": reps.float().cpu(),

@@ -28,12 +28,6 @@ def save(run_dir, kind, **state):
     save_torch(Path(run_dir) / CHECKPOINT, {"kind": kind, "version": VERSION, **state})
 
 
-def kind_of(run_dir):
-    """The kind of RUN_DIR's checkpoint, or None when there is none."""
-    state = _read(Path(run_dir) / CHECKPOINT, "cpu")
-    return None if state is None else state.get("kind")
-
-
 def load(run_dir, kind, device="cpu", fingerprint=None):
     """RUN_DIR's checkpoint of ``kind`` (None when there is none). A checkpoint of another kind
     or version, or (when ``fingerprint`` is given) of other data, is a CheckpointError."""

@@ -5,7 +5,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from data.graph import BipartiteGraph
-from evaluation.metrics import RankingEvaluator, cold_start, score_test
+from evaluation.metrics import RankingEvaluator, score_test
 from evaluation.serving import save_bundle
 from ops import make_op
 from runtime import checkpoint
@@ -40,7 +40,7 @@ def representations(model, graph):
 def finish(model, graph, genotype, data, config, run_dir, device):
     """Score test once and save what serving needs (model.pt); returns the test metrics."""
     reps = representations(model, graph)
-    save_bundle(run_dir, model, reps, genotype, data, config, cold_start(data))
+    save_bundle(run_dir, model, reps, genotype, data, config)
     return score_test(reps, data, config, device)
 
 
