@@ -78,15 +78,16 @@ def training_flags(p):
                    help="retrain a genotype.json that was searched on other data")
     t.add_argument("--dim", type=int, default=TRAIN.dim, help="embedding width d (default: %(default)s)")
     t.add_argument("--batch-size", type=int, default=TRAIN.batch_size,
-                   help="BPR triples per step (default: %(default)s)")
+                   help="positive pairs per step (default: %(default)s)")
     t.add_argument("--lr", type=float, default=TRAIN.lr,
                    help="Adam learning rate of the weights (default: %(default)s)")
     t.add_argument("--l2", type=float, default=TRAIN.l2,
                    help="L2 on the batch's layer-0 embeddings (default: %(default)s)")
     t.add_argument("--loss", choices=LOSSES, default=TRAIN.loss,
-                   help="bpr: one negative per positive (LightGCN); softmax: sampled softmax over "
-                        "--negatives shared negatives; ccl: SimpleX's cosine contrastive loss "
-                        "(default: %(default)s)")
+                   help="softmax: sampled softmax over --negatives shared negatives; bpr: one "
+                        "negative per positive (LightGCN's loss); ccl: SimpleX's cosine "
+                        "contrastive loss (default: softmax to retrain, bpr to search, each "
+                        "chosen on validation on ml-100k and Gowalla; see the README)")
     t.add_argument("--negatives", type=int, default=TRAIN.negatives,
                    help="softmax / ccl: uniform negatives shared by each batch "
                         "(default: %(default)s)")

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from common import RESULTS, machine, save_table
-from runtime.config import RetrainConfig, RunConfig
+from runtime.config import RetrainConfig, RunConfig, TrainConfig
 from runtime.files import write_json
 from runtime.jobs import run
 from supernet.derive import derive
 from supernet.genotype import BUILTINS, Genotype
+from training.losses import Loss
 
 SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             "search, GDAS": dict(strategy="gdas")}
@@ -103,12 +104,17 @@ def table(dataset, stem, done):
                      f"{np.mean([j['search_seconds'] for j in jobs]):.0f}",
                      f"{np.mean([j['retrain_seconds'] for j in jobs]):.0f}",
                      "; ".join(sorted({str(j['genotype']) for j in jobs}))))
+    t, loss = TrainConfig(), Loss.of(TrainConfig())
+    negatives = ("" if loss.name == "bpr" else
+                 f"{loss.negatives} shared negatives, temperature {loss.temperature}, ")
     save_table(stem, f"Quality on {dataset} (test metrics, mean ± std over seeds)",
                ("system", "seeds", "test Recall@20", "test NDCG@20", "val Recall@20",
                 "search s", "retrain s", "architectures"), rows,
-               ["Every architecture is retrained with the same protocol (Adam lr 5e-3, batch "
-                f"2048, L2 1e-4, d 64, up to {RETRAIN_EPOCHS} epochs, early stopping on val "
-                "Recall@20 with patience 10, best epoch restored, test scored once). Random "
+               [f"Every architecture is retrained with the same protocol (loss {loss.name}, "
+                f"Adam lr {t.lr}, batch {t.batch_size}, L2 {t.l2}, {negatives}d {t.dim}, up to "
+                f"{RETRAIN_EPOCHS} epochs, early stopping on val Recall@20 with patience 10, best "
+                "epoch restored, test scored once); searches train the supernet with "
+                f"{Loss.of(t, search=True).name}. Random "
                 "search gets the wall time of the first-order search + retrain of the same seed. "
                 "Wall times include the process's data loading and are from one shared 2-core "
                 "machine."])

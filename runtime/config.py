@@ -20,9 +20,10 @@ class TrainConfig:
     batch_size: int = 2048
     lr: float = 5e-3                   # Adam (LightGCN uses 1e-3 with 1000 epochs on Gowalla)
     l2: float = 1e-4                   # on the batch's layer-0 embeddings, as LightGCN
-    loss: str = "bpr"                  # bpr | softmax (sampled softmax) | ccl (SimpleX)
+    loss: Optional[str] = None         # softmax | bpr | ccl; None: softmax for standalone training,
+                                       # bpr for the supernet search (README, "Losses")
     negatives: int = 1024              # softmax / ccl: uniform negatives shared by a batch
-    temperature: float = 0.1           # softmax: logits = score / temperature
+    temperature: float = 1.0           # softmax: logits = score / temperature
     margin: float = 0.5                # ccl: cosine margin of the negatives
     negative_weight: float = 1.0       # ccl: weight of the negatives' mean term
     gat_heads: int = 4

@@ -160,7 +160,7 @@ class Genotype:
 
 def builtin(name, dim=64, layers=3):
     """Baselines by name: lightgcn (exactly LightGCN), gcn, sage, gat (``layers`` layers, mean of
-    layers as LightGCN), mf (no propagation: BPR matrix factorization)."""
+    layers as LightGCN), mf (no propagation: matrix factorization)."""
     if name == "mf":
         return Genotype([], "last", dim)
     activation = {"lightgcn": "identity", "gcn": "relu", "sage": "relu", "gat": "elu"}.get(name)

@@ -36,7 +36,7 @@ def _batch_loss(model, graph, loss_fn, strategy, tau, batch):
 
 def check(config, data):
     """Refuse a search that cannot work, before anything is written."""
-    Loss.of(config.train)
+    Loss.of(config.train, search=True)
     for name in space_of(config).computed_ops:     # e.g. a width the GAT heads do not divide
         make_op(name, config.train.dim, config.train.gat_heads, config.train.gat_dropout)
     if config.search.order == 2 and config.search.strategy != "darts":
@@ -99,7 +99,7 @@ def _evaluation(model, graph, data, config, device):
     """A function giving the supernet's representations, validation loss (the training loss
     without L2, on one fixed draw of validation batches, so it compares across epochs) and
     validation ranking metrics."""
-    loss_fn = Loss.of(config.train)
+    loss_fn = Loss.of(config.train, search=True)
     val_batch = next(BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 3],
                                 exclude=data.train).batches(len(data.val), device,
                                                             loss_fn.shared_negatives))
@@ -124,7 +124,7 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     s = config.search
     train_sampler, val_sampler = samplers
     tau = gumbel_tau(s, epoch)
-    loss = Loss.of(config.train)
+    loss = Loss.of(config.train, search=True)
     loss_fn = partial(_batch_loss, model, graph, loss, s.strategy, tau)
     architect.loss_fn = loss_fn
     search_alpha = epoch >= s.warmup_epochs

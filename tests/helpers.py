@@ -26,3 +26,18 @@ def small_dataset(path, n_users=40, n_items=30, seed=0):
              for i in rng.choice(n_items, size=rng.integers(6, 14), replace=False)]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def poison_loss(monkeypatch, after):
+    """Make every training loss (whichever --loss) NaN from its call number ``after()`` + 1 on;
+    returns the dict whose "n" counts the calls."""
+    from training.losses import Loss
+    real, calls = Loss.__call__, {"n": 0}
+
+    def poisoned(self, *args):
+        calls["n"] += 1
+        factor = float("nan") if calls["n"] > after() else 1.0
+        return tuple(x * factor for x in real(self, *args))
+
+    monkeypatch.setattr(Loss, "__call__", poisoned)
+    return calls

@@ -5,7 +5,6 @@ import random
 import pytest
 import torch
 
-import training.losses as losses
 import training.retrain as retrain_module
 from data.interactions import load_interactions
 from runtime.config import RunConfig
@@ -17,7 +16,7 @@ from supernet.space import SearchSpace
 from training.net import StandaloneNet
 from runtime.jobs import run
 
-from helpers import N_ITEMS, N_USERS, small_dataset, tiny_graph
+from helpers import N_ITEMS, N_USERS, poison_loss, small_dataset, tiny_graph
 
 
 def test_round_trip_through_a_file(tmp_path):
@@ -210,14 +209,8 @@ def test_retrain_resume_equals_straight_run(tmp_path, monkeypatch, refit):
 
 
 def test_retrain_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    real, calls = losses.bpr, {"n": 0}
-
-    def poisoned(*args):
-        calls["n"] += 1
-        return real(*args) * (float("nan") if calls["n"] > steps_per_epoch + 1 else 1.0)
-
     steps_per_epoch = -(-len(load_interactions(small_config(tmp_path).data).train) // 32)
-    monkeypatch.setattr(losses, "bpr", poisoned)
+    poison_loss(monkeypatch, after=lambda: steps_per_epoch + 1)
     config = small_config(tmp_path, checkpoint_seconds=0)
     with pytest.raises(TrainingDiverged, match="nan in epoch 2"):
         run(config)

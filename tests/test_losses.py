@@ -1,5 +1,5 @@
 """The training losses against naive per-example loops, gradcheck, the shared-negative
-sampler, bad values, and exact resume of a run that uses them."""
+sampler and bad values (exact resume of a run that uses them: tests/test_genotype.py)."""
 import math
 import subprocess
 import sys
@@ -94,7 +94,7 @@ def test_a_negative_equal_to_the_positive_is_masked():
                                                (dict(temperature=-1.0), "--temperature")])
 def test_bad_settings_are_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
-        Loss(**settings)
+        Loss(**{"name": "softmax", **settings})
 
 
 @pytest.mark.parametrize("flags, phrase", [(["--loss", "hinge"], "--loss"),

@@ -13,12 +13,11 @@ import pytest
 import torch
 
 import supernet.search as search_module
-import training.losses as losses
 from runtime.config import RunConfig
 from runtime.errors import ConfigError, TrainingDiverged
 from runtime.jobs import run
 
-from helpers import small_dataset
+from helpers import poison_loss, small_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,15 +81,8 @@ def test_new_run_refuses_a_directory_with_a_checkpoint(tmp_path):
 
 def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     config = small_config(tmp_path, epochs=3)
-    calls = {"n": 0}
-    real = losses.bpr
-
-    def poisoned(*args):
-        calls["n"] += 1
-        return real(*args) * (float("nan") if calls["n"] > poison_after else 1.0)
-
     poison_after = 10 ** 9
-    monkeypatch.setattr(losses, "bpr", poisoned)
+    calls = poison_loss(monkeypatch, after=lambda: poison_after)
     run(small_config(tmp_path, "probe", epochs=1))
     poison_after = calls["n"] + 2          # first epoch fine, NaN early in the second
     calls["n"] = 0

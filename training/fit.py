@@ -1,5 +1,6 @@
-"""The training loop of a standalone network: BPR epochs, validation every ``eval_every`` epochs,
-early stopping with the best weights restored, and exact resume from a saved state."""
+"""The training loop of a standalone network: epochs of the training loss, validation every
+``eval_every`` epochs, early stopping with the best weights restored, and exact resume from a
+saved state."""
 import copy
 import math
 import time

@@ -137,11 +137,12 @@ def cosine_contrastive(u, pos, neg, positive_ids, negative_ids, margin, negative
 @dataclass
 class Loss:
     """A training loss with its settings; called on a batch from ``BPRSampler.batches(...,
-    shared_negatives=loss.shared_negatives)``."""
-    name: str = "bpr"
+    shared_negatives=loss.shared_negatives)``. ``Loss.of(config.train)`` is how runs build it
+    (the command line's defaults are runtime.config.TrainConfig's)."""
+    name: str
     l2: float = 1e-4
     negatives: int = 1024          # shared negatives per batch (softmax, ccl)
-    temperature: float = 0.1       # softmax
+    temperature: float = 1.0       # softmax
     margin: float = 0.5            # ccl
     negative_weight: float = 1.0   # ccl
 
@@ -154,9 +155,13 @@ class Loss:
             raise ConfigError(f"--temperature must be positive, got {self.temperature}")
 
     @classmethod
-    def of(cls, train_config):
+    def of(cls, train_config, search=False):
+        """The loss a run trains with. Without --loss: sampled softmax for standalone training
+        and BPR for the supernet search, each the one that won on validation (ml-100k, Gowalla;
+        README, "Losses")."""
         t = train_config
-        return cls(t.loss, t.l2, t.negatives, t.temperature, t.margin, t.negative_weight)
+        name = t.loss or ("bpr" if search else "softmax")
+        return cls(name, t.l2, t.negatives, t.temperature, t.margin, t.negative_weight)
 
     @property
     def shared_negatives(self):
