@@ -3,11 +3,12 @@ architectures (first order, second order, GDAS), random search at the first-orde
 wall budget, and every built-in genotype, each retrained with the same protocol.
 
 Every finished job is saved at once to benchmarks/results/quality_<dataset>.json, so a run that
-is cut off keeps what it measured and a rerun skips it; the markdown table is rewritten after
-each job. Jobs run one after another (parallel runs on two cores distort every timing).
+is cut off keeps what it measured and a rerun skips it (a job that was cut off starts again);
+the markdown table is rewritten after each job. Jobs run one after another (parallel runs on two cores distort every timing).
 """
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def main():
             key = f"{name} | {seed}"
             if key in done["jobs"] or not wanted(name):
                 continue
-            out = work / f"{name.replace(', ', '-').replace(' ', '')}-seed{seed}"
+            out = fresh(work / f"{name.replace(', ', '-').replace(' ', '')}-seed{seed}")
             start = time.perf_counter()
             run(RunConfig.from_flat("search", out=str(out / "search"), **settings, **common))
             search_s = time.perf_counter() - start
@@ -74,7 +75,8 @@ def main():
             first = done["jobs"][f"search, order 1 | {seed}"]
             budget = first["search_seconds"] + first["retrain_seconds"]
             start = time.perf_counter()
-            results = run(RunConfig.from_flat("random_search", out=str(work / f"random-seed{seed}"),
+            out = fresh(work / f"random-seed{seed}")
+            results = run(RunConfig.from_flat("random_search", out=str(out),
                                               budget_seconds=budget, **common))
             record(key, {"test": results["test"], "val": results["val"],
                          "search_seconds": time.perf_counter() - start, "retrain_seconds": 0,
@@ -84,9 +86,16 @@ def main():
             key = f"built-in {name} | {seed}"
             if key in done["jobs"] or not wanted(f"built-in {name}"):
                 continue
-            results, retrain_s = retrain(name, work / f"{name}-seed{seed}")
+            results, retrain_s = retrain(name, fresh(work / f"{name}-seed{seed}"))
             record(key, {"test": results["test"], "val": results["val"], "search_seconds": 0,
                          "retrain_seconds": retrain_s, "genotype": name})
+
+
+def fresh(path):
+    """PATH emptied of what a job cut off in an earlier call left there: the job runs again
+    from the start, so that its wall time is one uninterrupted measurement."""
+    shutil.rmtree(path, ignore_errors=True)
+    return path
 
 
 def table(dataset, stem, done):
