@@ -77,6 +77,7 @@ def search(config, data, graph, run_dir, device):
         start_epoch, history = state["epoch"], state["history"]
         log.info(f"resumed from {run_dir / checkpoint.CHECKPOINT} after epoch {start_epoch}")
     logger = SearchLogger(run_dir / "tensorboard", space, purge_step=start_epoch)
+    log.info(f"searching with the {Loss.of(config.train, search=True).name} loss")
     started = time.perf_counter()
     for epoch in range(start_epoch, s.epochs):
         record = _train_epoch(model, graph, config, epoch, weight_optimizer, architect,

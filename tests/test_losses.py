@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from data.sampler import BPRSampler
+from runtime.config import RunConfig
 from runtime.errors import ConfigError
 from training.losses import Loss
 
@@ -169,3 +170,10 @@ def test_fused_ccl_equals_autograd_in_any_chunking():
         assert got.item() == pytest.approx(want.item(), rel=1e-12)
         for a, b in zip(torch.autograd.grad(got, (u, pos, neg)), want_grads):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_unset_loss_is_softmax_to_retrain_and_bpr_to_search():
+    unset = RunConfig.from_flat("retrain").train
+    chosen = RunConfig.from_flat("retrain", loss="ccl").train
+    assert (Loss.of(unset).name, Loss.of(unset, search=True).name) == ("softmax", "bpr")
+    assert (Loss.of(chosen).name, Loss.of(chosen, search=True).name) == ("ccl", "ccl")

@@ -81,7 +81,8 @@ def retrain(config, data, graph, run_dir, device):
     val_eval = validation_evaluator(data, config, device)
     if val_eval is None:
         log.info("no validation split: training all epochs without early stopping")
-    log.info(f"retraining {r.genotype}:\n{genotype.describe()}")
+    log.info(f"retraining {r.genotype} with the {Loss.of(config.train).name} loss:\n"
+             f"{genotype.describe()}")
     state = checkpoint.load(run_dir, "retrain", device, data.fingerprint)
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     writer.add_text("architecture", "    " + genotype.describe().replace("\n", "\n    "))
