@@ -9,6 +9,7 @@ from runtime.cli import ArgumentParser
 from runtime.errors import DataError, exit_status
 from runtime.jobs import run
 from runtime.progress import set_threads, setup_logging
+from supernet.genotype import HYPERPARAMETERS
 from training.losses import LOSSES
 
 RUN, TRAIN, SEARCH, RETRAIN = RunConfig(), TrainConfig(), SearchConfig(), RetrainConfig()
@@ -60,7 +61,8 @@ def training_flags(p):
                         f"search, {RETRAIN.epochs} for retraining and random-search trials)")
     t.add_argument("--genotype", metavar="FILE|NAME",
                    help="retrain this architecture standalone: a genotype.json from derive.py "
-                        "or a built-in: lightgcn, gcn, sage, gat, mf")
+                        "or a built-in: lightgcn, gcn, sage, gat, mf; a file's width and "
+                        "hyper-parameters apply where no flag sets them")
     t.add_argument("--eval-every", type=int, default=RETRAIN.eval_every,
                    help="epochs between validation evaluations (default: %(default)s)")
     t.add_argument("--patience", type=int, default=RETRAIN.patience,
@@ -76,7 +78,8 @@ def training_flags(p):
                         "training and validation; the best epoch so far is kept (default: none)")
     t.add_argument("--ignore-fingerprint", action="store_true",
                    help="retrain a genotype.json that was searched on other data")
-    t.add_argument("--dim", type=int, default=TRAIN.dim, help="embedding width d (default: %(default)s)")
+    t.add_argument("--dim", type=int, default=TRAIN.dim,
+                   help="embedding width d (default: %(default)s, or a genotype file's)")
     t.add_argument("--batch-size", type=int, default=TRAIN.batch_size,
                    help="positive pairs per step (default: %(default)s)")
     t.add_argument("--lr", type=float, default=TRAIN.lr,
@@ -137,7 +140,9 @@ def search_flags(p):
                    help="GDAS: epochs over which the temperature falls (default: --epochs)")
 
 
-def config_from_args(args):
+def config_from_args(args, given=frozenset()):
+    """The run's config from parsed flags; ``given`` names the flags the command line set, so
+    that a genotype file's own width and hyper-parameters fill the others."""
     if args.resume:
         path = Path(args.resume) / "config.json"
         if not path.exists():
@@ -152,6 +157,9 @@ def config_from_args(args):
         values.pop(flag)
     if args.genotype:
         mode = "retrain"
+        for name in ("dim", *HYPERPARAMETERS):
+            if name not in given:
+                values.pop(name)
     elif args.strategy == "random":
         mode = "random_search"
     else:
@@ -160,10 +168,12 @@ def config_from_args(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser, argv = build_parser(), sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
     setup_logging()
     set_threads(args.threads)
-    return exit_status(lambda: run(config_from_args(args), resume=bool(args.resume)))
+    return exit_status(lambda: run(config_from_args(args, parser.given(argv)),
+                                   resume=bool(args.resume)))
 
 
 if __name__ == "__main__":

@@ -11,3 +11,10 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+    def given(self, argv):
+        """The destinations of the options that ``argv`` names (``--lr 1e-3`` or ``--lr=1e-3``):
+        what the user set, as opposed to defaults."""
+        named = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+        return {action.dest for action in self._actions
+                if any(option in named for option in action.option_strings)}

@@ -117,7 +117,17 @@ class RunConfig:
     def from_flat(cls, mode="search", epochs=None, **values):
         """A config from flat keyword values named as the fields of any section (``lr=...``,
         ``patience=...``, ``dataset=...``); ``epochs`` goes to the mode's own section. This is
-        how train.py turns its flags into a config."""
+        how train.py turns its flags into a config.
+
+        Retraining a genotype file takes its width and its hyper-parameters (schema 2) for the
+        training settings that ``values`` does not name; train.py passes only the flags the
+        command line gives for those, so a flag overrides the file."""
+        if mode == "retrain" and values.get("genotype"):
+            from supernet.genotype import BUILTINS, Genotype   # supernet imports this module
+            if values["genotype"] not in BUILTINS:
+                genotype = Genotype.load(values["genotype"])
+                for name, value in {"dim": genotype.dim, **genotype.hyperparameters}.items():
+                    values.setdefault(name, value)
         sections = {"data": DataConfig, **SECTIONS}
         built = {}
         for name, section in sections.items():

@@ -2,14 +2,18 @@
 search space, stored as versioned JSON files and drawn as Graphviz DOT. ``derive.py`` makes them
 from a search's α.
 
-File schema (``"schema": "recnas.genotype"``, ``"version": 1``)::
+File schema (``"schema": "recnas.genotype"``, ``"version": 2``)::
 
-    {"schema": "recnas.genotype", "version": 1,
+    {"schema": "recnas.genotype", "version": 2,
      "nodes": [{"inputs": [[0, "lightgcn"]], "activation": "identity"}, ...],   # nodes 1..K
      "aggregation": "mean", "dim": 64,
+     "hyperparameters": {"lr": 0.005, "l2": 0.01, "loss": "softmax", ...},     # optional
      "alpha": {...}, "search": {...}, "dataset": {...}}     # optional: provenance from derive
 
 A node's inputs are [source node, op] pairs with source < node; node 0 is the embedding table.
+``hyperparameters`` holds training settings chosen with the cell (names of ``HYPERPARAMETERS``,
+as train.py's flags); retraining the file uses them where the command line does not set them.
+Version 1 is version 2 without ``hyperparameters`` and still loads.
 """
 import json
 import random
@@ -24,7 +28,17 @@ from runtime.errors import UserError
 from runtime.files import write_json, write_text
 from .space import SearchSpace
 
-SCHEMA, VERSION = "recnas.genotype", 1
+SCHEMA, VERSION, READABLE_VERSIONS = "recnas.genotype", 2, (1, 2)
+LOSS_NAMES = ("bpr", "softmax", "ccl")   # training.losses.LOSSES, named here to keep files light
+# training settings a genotype may carry: name -> (type, check, what the check means)
+_POSITIVE, _NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0")
+HYPERPARAMETERS = {
+    "lr": (float, *_POSITIVE), "l2": (float, *_NON_NEGATIVE), "batch_size": (int, *_POSITIVE),
+    "loss": (str, lambda v: v in LOSS_NAMES, f"one of {', '.join(LOSS_NAMES)}"),
+    "negatives": (int, *_POSITIVE), "temperature": (float, *_POSITIVE),
+    "margin": (float, lambda v: True, "a number"), "negative_weight": (float, *_NON_NEGATIVE),
+    "gat_dropout": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
+}
 
 
 class GenotypeError(UserError):
@@ -44,6 +58,7 @@ class Genotype:
     aggregation: str
     dim: int = 64
     provenance: dict = field(default_factory=dict)   # alpha, search config, dataset (derive)
+    hyperparameters: dict = field(default_factory=dict)   # training settings (HYPERPARAMETERS)
 
     def describe(self):
         """One line per node, e.g. 'node 2 = relu(gcn(node 0) + lightgcn(node 1))'."""
@@ -63,7 +78,8 @@ class Genotype:
         return {"schema": SCHEMA, "version": VERSION,
                 "nodes": [{"inputs": [list(x) for x in n.inputs], "activation": n.activation}
                           for n in self.nodes],
-                "aggregation": self.aggregation, "dim": self.dim, **self.provenance}
+                "aggregation": self.aggregation, "dim": self.dim,
+                "hyperparameters": dict(self.hyperparameters), **self.provenance}
 
     @classmethod
     def from_dict(cls, d, source="genotype"):
@@ -75,9 +91,9 @@ class Genotype:
             fail("expected a JSON object")
         if d.get("schema") != SCHEMA:
             fail(f"not a recnas genotype (\"schema\" is {d.get('schema')!r}, expected {SCHEMA!r})")
-        if d.get("version") != VERSION:
+        if d.get("version") not in READABLE_VERSIONS:
             fail(f"schema version {d.get('version')!r} is not supported (this recnas reads "
-                 f"version {VERSION})")
+                 f"versions {', '.join(map(str, READABLE_VERSIONS))})")
         nodes = d.get("nodes")
         if not isinstance(nodes, list):
             fail('"nodes" must be a list')
@@ -109,8 +125,10 @@ class Genotype:
         dim = d.get("dim", 64)
         if not isinstance(dim, int) or dim < 1:
             fail(f"\"dim\" must be a positive integer, got {dim!r}")
-        known = {"schema", "version", "nodes", "aggregation", "dim"}
-        return cls(parsed, aggregation, dim, {k: v for k, v in d.items() if k not in known})
+        hyperparameters = _hyperparameters(d.get("hyperparameters", {}), fail)
+        known = {"schema", "version", "nodes", "aggregation", "dim", "hyperparameters"}
+        return cls(parsed, aggregation, dim, {k: v for k, v in d.items() if k not in known},
+                   hyperparameters)
 
     def save(self, path):
         write_json(path, self.to_dict())
@@ -158,6 +176,24 @@ class Genotype:
         return cls.from_dict(d, source=str(path))
 
 
+def _hyperparameters(values, fail):
+    """The validated ``hyperparameters`` object of a genotype file (ints taken as floats)."""
+    if not isinstance(values, dict):
+        fail('"hyperparameters" must be a JSON object')
+    checked = {}
+    for name, value in values.items():
+        if name not in HYPERPARAMETERS:
+            fail(f"unknown hyper-parameter {name!r}; known: {', '.join(HYPERPARAMETERS)}")
+        kind, ok, meaning = HYPERPARAMETERS[name]
+        number = kind is not str and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is float and number:
+            value = float(value)
+        if not (isinstance(value, kind) if kind is not float else number) or not ok(value):
+            fail(f"hyper-parameter {name!r} must be {meaning} ({kind.__name__}), got {value!r}")
+        checked[name] = value
+    return checked
+
+
 def builtin(name, dim=64, layers=3):
     """Baselines by name: lightgcn (exactly LightGCN), gcn, sage, gat (``layers`` layers, mean of
     layers as LightGCN), mf (no propagation: matrix factorization)."""
@@ -174,8 +210,13 @@ BUILTINS = ("lightgcn", "gcn", "sage", "gat", "mf")
 
 
 def resolve(name_or_path, dim=64):
-    """A built-in name or a genotype file."""
-    return builtin(name_or_path, dim) if name_or_path in BUILTINS else Genotype.load(name_or_path)
+    """A built-in name or a genotype file, of width ``dim`` (the run's --dim, which is the
+    file's own width unless the command line sets another: RunConfig.from_flat)."""
+    if name_or_path in BUILTINS:
+        return builtin(name_or_path, dim)
+    genotype = Genotype.load(name_or_path)
+    genotype.dim = dim
+    return genotype
 
 
 def sample(space: SearchSpace, dim, rng: random.Random, inputs_per_node=1):

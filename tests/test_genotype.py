@@ -272,3 +272,68 @@ def test_time_limit_stops_the_selection_and_keeps_the_best_epoch(tmp_path):
     results = run(small_config(tmp_path, epochs=30, patience=30, time_limit=1e-9))
     assert [h["epoch"] for h in results["history"]] == [1]      # one epoch, then the limit
     assert results["epoch"] == 1 and results["val"] is not None
+
+
+# --- schema 2: hyper-parameters travel with the cell -------------------------------------------
+
+def test_schema_2_round_trip_with_hyperparameters(tmp_path):
+    genotype = Genotype([NodeChoice([[0, "lightgcn"]], "identity")], "mean", 32,
+                        hyperparameters={"lr": 1e-3, "l2": 0.01, "loss": "softmax",
+                                         "negatives": 256, "temperature": 2.0})
+    genotype.save(tmp_path / "g.json")
+    saved = json.loads((tmp_path / "g.json").read_text())
+    assert saved["version"] == 2 and saved["hyperparameters"]["temperature"] == 2.0
+    assert Genotype.load(tmp_path / "g.json") == genotype
+
+
+@pytest.mark.parametrize("hyperparameters, message", [
+    ({"lr": -1.0}, "'lr' must be > 0"),
+    ({"loss": "hinge"}, "'loss' must be one of bpr, softmax, ccl"),
+    ({"negatives": 2.5}, "'negatives' must be > 0 \\(int\\)"),
+    ({"temperature": "hot"}, "'temperature' must be > 0"),
+    ({"momentum": 0.9}, "unknown hyper-parameter 'momentum'"),
+    ([1, 2], '"hyperparameters" must be a JSON object'),
+])
+def test_bad_hyperparameters_fail_clearly(tmp_path, hyperparameters, message):
+    d = builtin("lightgcn").to_dict()
+    d["hyperparameters"] = hyperparameters
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(GenotypeError, match=message) as info:
+        Genotype.load(path)
+    assert str(path) in str(info.value)
+
+
+def _config_of(argv):
+    import train
+    parser = train.build_parser()
+    return train.config_from_args(parser.parse_args(argv), parser.given(argv))
+
+
+def test_a_genotype_files_width_and_hyperparameters_apply_unless_a_flag_sets_them(tmp_path):
+    path = tmp_path / "g.json"
+    Genotype([NodeChoice([[0, "lightgcn"]], "identity")], "mean", 32,
+             hyperparameters={"lr": 1e-3, "l2": 0.02, "temperature": 3.0, "loss": "bpr"}).save(path)
+    config = _config_of(["--genotype", str(path)])
+    assert (config.train.dim, config.train.lr, config.train.l2, config.train.temperature,
+            config.train.loss) == (32, 1e-3, 0.02, 3.0, "bpr")
+    config = _config_of(["--genotype", str(path), "--lr=0.01", "--dim", "16", "--loss", "softmax"])
+    assert (config.train.dim, config.train.lr, config.train.l2, config.train.loss) == \
+        (16, 0.01, 0.02, "softmax")
+    # a built-in has no settings of its own: the command line's defaults
+    default = _config_of(["--genotype", "lightgcn"])
+    assert (default.train.dim, default.train.lr, default.train.loss) == (64, 5e-3, None)
+
+
+def test_a_version_1_file_still_retrains(tmp_path):
+    d = builtin("lightgcn", dim=16).to_dict()
+    d["version"] = 1
+    del d["hyperparameters"]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(d))
+    data = small_dataset(tmp_path / "ratings.txt")
+    config = _config_of(["--genotype", str(path), "--dataset", str(data), "--epochs", "1",
+                         "--device", "cpu", "--out", str(tmp_path / "run")])
+    results = run(config)
+    assert config.train.dim == 16 and results["genotype"]["dim"] == 16
+    assert results["genotype"]["version"] == 2 and results["genotype"]["hyperparameters"] == {}

@@ -1,0 +1,47 @@
+"""Successive halving (the inner loop of Hyperband; Jamieson & Talwalkar 2016, Li et al. 2017):
+train every candidate a few epochs, keep the best 1/η by validation, train the survivors η times
+longer, and so on until one is left or the epochs reach their cap. Candidates continue from where
+they stopped, so a survivor's epochs are never trained twice.
+
+The loop only sees ``train_to(candidate, epochs) -> validation score``; what a candidate is (a
+genotype with its hyper-parameters) and how it trains belong to the caller."""
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence
+
+
+@dataclass
+class Round:
+    epochs: int                       # every candidate of the round is trained to this many
+    scores: dict = field(default_factory=dict)   # candidate index -> validation score
+    kept: List[int] = field(default_factory=list)
+
+
+def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
+                       first_epochs: int, max_epochs: int, eta: int = 3,
+                       budget_seconds: Optional[float] = None,
+                       on_round: Optional[Callable[[Round], None]] = None) -> Sequence[Round]:
+    """Rounds of successive halving over candidates 0..n-1; the last round's ``kept[0]`` is the
+    winner (a single candidate is still trained and scored once). Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round to
+    ``max_epochs``) and keeps the best ⌈n_r / η⌉. Ties keep the earlier candidate. When
+    ``budget_seconds`` have passed after a round, the best of that round wins."""
+    if n_candidates < 1 or first_epochs < 1 or max_epochs < first_epochs or eta < 2:
+        raise ValueError("need candidates, 1 <= first_epochs <= max_epochs and eta >= 2")
+    start = time.perf_counter()
+    alive, epochs, rounds = list(range(n_candidates)), first_epochs, []
+    while True:
+        last = epochs >= max_epochs
+        epochs = min(epochs, max_epochs)
+        round_ = Round(epochs)
+        for candidate in alive:
+            round_.scores[candidate] = train_to(candidate, epochs)
+        ranked = sorted(alive, key=lambda c: -round_.scores[c])   # stable: ties keep order
+        out_of_time = budget_seconds is not None and time.perf_counter() - start > budget_seconds
+        round_.kept = ranked[:1] if last or out_of_time else ranked[:math.ceil(len(alive) / eta)]
+        rounds.append(round_)
+        if on_round:
+            on_round(round_)
+        if len(round_.kept) == 1:
+            return rounds
+        alive, epochs = round_.kept, epochs * eta
