@@ -53,6 +53,25 @@ class ArchWeights:
                 flat[n_ops + n_act:])
 
     @classmethod
+    def of_genotype(cls, genotype, space, like):
+        """Mixing weights under which the supernet computes exactly ``genotype``: weight 1 on
+        each input's op on its edge, 0 elsewhere (so nothing else runs), one-hot activations and
+        aggregation; dtype and device of the tensor ``like``. This is how the one-shot model
+        scores an architecture with its inherited weights."""
+        if len(genotype.nodes) != space.n_nodes:
+            raise ValueError(f"the genotype has {len(genotype.nodes)} nodes, the space "
+                             f"{space.n_nodes}")
+        ops = like.new_zeros(len(space.edges), len(space.ops))
+        activations = like.new_zeros(space.n_nodes, len(space.activations))
+        for j, node in enumerate(genotype.nodes, 1):
+            for source, op in node.inputs:
+                ops[space.edges.index((source, j)), space.ops.index(op)] = 1
+            activations[j - 1, space.activations.index(node.activation)] = 1
+        aggregation = like.new_zeros(len(space.aggregations))
+        aggregation[space.aggregations.index(genotype.aggregation)] = 1
+        return cls(ops, activations, aggregation)
+
+    @classmethod
     def from_state_dict(cls, state):
         """The raw α of a saved Supernet state dict."""
         return cls(state["alpha_ops"], state["alpha_activations"], state["alpha_aggregation"])
@@ -114,6 +133,19 @@ class Supernet(nn.Module):
             return self.alphas().map(
                 lambda a: F.one_hot(a.detach().argmax(-1), a.shape[-1]).to(a.dtype))
         raise ValueError(f"unknown strategy {strategy!r}")
+
+    def inherit(self, net):
+        """Copy into ``net`` (a training.net.StandaloneNet of a genotype of this space) the
+        supernet's weights for its choices: the embeddings, each input's op from the op of that
+        name at the input's source node, the aggregation's parameters."""
+        with torch.no_grad():
+            net.embedding.copy_(self.embedding)
+            for node, ops in zip(net.genotype.nodes, net.node_inputs):
+                for (source, name), op in zip(node.inputs, ops):
+                    op.load_state_dict(self.node_ops[source][name].state_dict())
+            chosen = self.space.aggregations.index(net.genotype.aggregation)
+            net.aggregation.load_state_dict(self.aggregations[chosen].state_dict())
+        return net
 
     def _op_outputs(self, node, h, graph, names):
         """Outputs of the ops ``names`` of ``node`` on its state h; adjacency products shared."""

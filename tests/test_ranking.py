@@ -1,0 +1,90 @@
+"""Ranking correlation (against naive formulas) and the one-shot view of a genotype: the
+supernet under ArchWeights.of_genotype computes what the standalone net computes with the
+supernet's weights."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from evaluation.correlation import average_ranks, bootstrap_interval, kendall_tau, spearman_rho
+from supernet.genotype import Genotype, NodeChoice, sample
+from supernet.model import ArchWeights, Supernet
+from supernet.space import SearchSpace
+from training.net import StandaloneNet
+
+from helpers import N_ITEMS, N_USERS, tiny_graph
+
+
+def naive_kendall(x, y):
+    """τ-b by a loop over pairs."""
+    concordant = discordant = untied_x = untied_y = 0
+    for a in range(len(x)):
+        for b in range(a + 1, len(x)):
+            sx, sy = np.sign(x[a] - x[b]), np.sign(y[a] - y[b])
+            concordant += sx * sy > 0
+            discordant += sx * sy < 0
+            untied_x += sx != 0
+            untied_y += sy != 0
+    return (concordant - discordant) / np.sqrt(untied_x * untied_y)
+
+
+def test_kendall_and_spearman_against_naive_formulas():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        x = rng.integers(0, 6, 15).astype(float)          # with ties
+        y = x + rng.normal(0, 2, 15) if trial % 2 else rng.integers(0, 4, 15).astype(float)
+        assert kendall_tau(x, y) == pytest.approx(naive_kendall(x, y))
+        rank_x = [1 + sum(v < x[i] for v in x) + (sum(v == x[i] for v in x) - 1) / 2
+                  for i in range(len(x))]
+        assert average_ranks(x) == pytest.approx(rank_x)
+    x, y = np.arange(10.0), np.arange(10.0) ** 3
+    assert kendall_tau(x, y) == pytest.approx(1) and spearman_rho(x, y) == pytest.approx(1)
+    assert kendall_tau(x, -y) == pytest.approx(-1) and spearman_rho(x, -y) == pytest.approx(-1)
+    # no ties: ρ = 1 - 6 Σ d² / (n (n² - 1))
+    x, y = rng.permutation(12).astype(float), rng.permutation(12).astype(float)
+    assert spearman_rho(x, y) == pytest.approx(1 - 6 * ((x - y) ** 2).sum() / (12 * 143))
+    assert np.isnan(kendall_tau(x, np.ones(12))) and np.isnan(spearman_rho(x, np.ones(12)))
+
+
+def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_items():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (20, 200):
+        x = rng.normal(size=n)
+        y = x + rng.normal(size=n)
+        low, high = bootstrap_interval(kendall_tau, x, y, resamples=500)
+        assert low <= kendall_tau(x, y) <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_hot_supernet_equals_the_standalone_net_with_inherited_weights(seed):
+    space = SearchSpace()
+    rng = random.Random(seed)
+    genotype = sample(space, 8, rng, inputs_per_node=1 + seed % 2)
+    graph = tiny_graph(seed)
+    torch.manual_seed(seed)
+    supernet = Supernet(N_USERS, N_ITEMS, 8, space).double()
+    for parameter in supernet.weight_parameters():       # no zero-initialized weight hides a bug
+        parameter.data.normal_(0, 0.3)
+    net = supernet.inherit(StandaloneNet(N_USERS, N_ITEMS, genotype).double())
+    supernet.eval(), net.eval()
+    weights = ArchWeights.of_genotype(genotype, space, supernet.embedding)
+    with torch.no_grad():
+        assert torch.allclose(supernet(graph, weights), net(graph), atol=1e-12), genotype.short()
+
+
+def test_of_genotype_is_one_hot_on_the_chosen_edges():
+    space = SearchSpace(n_nodes=2)
+    genotype = Genotype([NodeChoice([[0, "gcn"]], "relu"),
+                         NodeChoice([[0, "sage"], [1, "skip"]], "identity")], "last", 8)
+    weights = ArchWeights.of_genotype(genotype, space, torch.zeros(1))
+    assert space.edges == [(0, 1), (0, 2), (1, 2)]
+    assert weights.ops.sum().item() == 3 and weights.ops[0, space.ops.index("gcn")] == 1
+    assert weights.ops[1, space.ops.index("sage")] == 1 and weights.ops[2, space.ops.index("skip")] == 1
+    assert weights.activations.sum(1).tolist() == [1, 1]
+    assert weights.aggregation[space.aggregations.index("last")] == 1
+    with pytest.raises(ValueError, match="has 2 nodes, the space 3"):
+        ArchWeights.of_genotype(genotype, SearchSpace(n_nodes=3), torch.zeros(1))
