@@ -1,0 +1,183 @@
+"""How well the supernet ranks architectures: sample architectures of the search space (plus the
+built-in genotypes and the one the search derives), score each (a) by the trained supernet with
+its inherited weights (one-hot α, validation Recall@20) and (b) by standalone training with the
+retraining defaults (early stopping, validation Recall@20), and report Kendall's τ and
+Spearman's ρ between the two with 95 % bootstrap intervals.
+
+    python benchmarks/ranking_correlation.py                        # the defaults, label "default"
+    python benchmarks/ranking_correlation.py --label warmup-10 --search warmup_epochs=10
+
+Each --label is one search (its settings: the defaults plus --search NAME=VALUE, as train.py's
+flags with underscores). The standalone scores depend only on the architecture, data and seed,
+so labels share them. Every finished job is saved at once to
+benchmarks/results/ranking_correlation_<dataset>.json (a rerun skips it) and the table
+ranking_correlation_<dataset>.md is rewritten with every label measured so far. No score here
+uses the test split."""
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from common import RESULTS, machine, save_table
+from data.graph import BipartiteGraph
+from data.interactions import load_interactions
+from evaluation.correlation import bootstrap_interval, kendall_tau, spearman_rho
+from evaluation.metrics import RankingEvaluator
+from runtime import checkpoint
+from runtime.config import RunConfig
+from runtime.files import write_json
+from runtime.jobs import run
+from supernet.derive import discretize, space_of
+from supernet.genotype import BUILTINS, Genotype, builtin, sample
+from supernet.model import ArchWeights, Supernet
+
+
+def architectures(space, dim, n, seed):
+    """The built-ins of the space's shape and n distinct random genotypes, by short name."""
+    chosen = {}
+    for name in BUILTINS:
+        genotype = builtin(name, dim, space.n_nodes)
+        if genotype.nodes and all(op in space.computed_ops for node in genotype.nodes
+                                  for _, op in node.inputs):
+            chosen[genotype.short()] = genotype
+    rng, wanted = random.Random(seed), len(chosen) + n
+    while len(chosen) < wanted:
+        genotype = sample(space, dim, rng)
+        chosen.setdefault(genotype.short(), genotype)
+    return chosen
+
+
+@torch.no_grad()
+def one_shot_scores(search_dir, genotypes, k):
+    """Validation Recall@k in the supernet of SEARCH_DIR's checkpoint of each genotype and of
+    the one it derives, which is added to ``genotypes``; returns (scores, derived)."""
+    state = checkpoint.load(search_dir, "search")
+    config = RunConfig.from_dict(state["config"])
+    data = load_interactions(config.data, config.seed)
+    graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
+    space = space_of(config)
+    supernet = Supernet(data.n_users, data.n_items, config.train.dim, space,
+                        config.train.gat_heads, config.train.gat_dropout)
+    supernet.load_state_dict(state["model"])
+    supernet.eval()
+    evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, [k])
+    derived = discretize(ArchWeights.from_state_dict(state["model"]), space, config.train.dim)
+    genotypes[derived.short()] = derived
+    scores = {}
+    for name, genotype in genotypes.items():
+        reps = supernet(graph, ArchWeights.of_genotype(genotype, space, supernet.embedding))
+        scores[name] = evaluator(reps[:data.n_users], reps[data.n_users:])[f"recall@{k}"]
+    return scores, derived
+
+
+def table(args, stem, done):
+    rows, details = [], []
+    for label, search in done["searches"].items():
+        names = [n for n in search["one_shot"] if n in done["standalone"]]
+        one_shot = [search["one_shot"][n] for n in names]
+        alone = [done["standalone"][n]["val"] for n in names]
+        if len(names) < 3:
+            continue
+        tau, rho = kendall_tau(one_shot, alone), spearman_rho(one_shot, alone)
+        t_low, t_high = bootstrap_interval(kendall_tau, one_shot, alone, seed=args.seed)
+        r_low, r_high = bootstrap_interval(spearman_rho, one_shot, alone, seed=args.seed)
+        best_alone = max(names, key=lambda n: done["standalone"][n]["val"])
+        derived = search["derived"]
+        rows.append((label, json.dumps(search["settings"]), len(names),
+                     f"{tau:.3f} [{t_low:.2f}, {t_high:.2f}]",
+                     f"{rho:.3f} [{r_low:.2f}, {r_high:.2f}]", derived,
+                     f"{done['standalone'][derived]['val']:.4f}" if derived in done["standalone"]
+                     else "", f"{best_alone} ({done['standalone'][best_alone]['val']:.4f})",
+                     f"{search['seconds']:.0f}"))
+        ranked = sorted(names, key=lambda n: -done["standalone"][n]["val"])
+        details += [f"**{label}**: one-shot / standalone validation Recall@20 per architecture "
+                    "(by standalone score):", ""]
+        details += [f"- {n}: {search['one_shot'][n]:.4f} / {done['standalone'][n]['val']:.4f}"
+                    for n in ranked] + [""]
+    save_table(stem, f"Supernet ranking vs standalone ranking on {args.dataset} (validation "
+                     "Recall@20)",
+               ("label", "search settings (beyond the defaults)", "architectures",
+                "Kendall τ [95 % CI]", "Spearman ρ [95 % CI]", "derived", "its standalone val",
+                "best standalone (val)", "search s"), rows,
+               [f"Seed {args.seed}; {args.architectures} random architectures of the default "
+                "space plus the built-ins of its shape and each search's derived cell; standalone "
+                "= train.py --genotype with the retraining defaults (early stopping on "
+                "validation). Intervals: percentile bootstrap over architectures, 2000 "
+                "resamples.", ""] + details)
+
+
+def parse_settings(items):
+    """NAME=VALUE strings -> {NAME: VALUE as JSON (numbers, true/false), else the string}."""
+    settings = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            settings[name] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[name] = value
+    return settings
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--architectures", type=int, default=20, help="random architectures")
+    p.add_argument("--label", default="default", help="name of this search's settings")
+    p.add_argument("--search", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="search settings beyond the defaults, e.g. warmup_epochs=10")
+    p.add_argument("--standalone", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="retraining settings beyond the defaults (the same for every label)")
+    p.add_argument("--work", default="runs/ranking", help="where the run directories go")
+    args = p.parse_args()
+    stem = f"ranking_correlation_{args.dataset.replace('-', '')}"
+    store, work = RESULTS / f"{stem}.json", Path(args.work)
+    done = json.loads(store.read_text()) if store.exists() else {"searches": {}, "standalone": {}}
+
+    def save():
+        done["machine"] = machine()
+        write_json(store, done)
+        table(args, stem, done)
+
+    settings, standalone = parse_settings(args.search), parse_settings(args.standalone)
+    if done.setdefault("standalone_settings", standalone) != standalone:
+        raise SystemExit(f"{store} holds standalone scores with {done['standalone_settings']}; "
+                         "move it away to measure with other retraining settings")
+    common = dict(dataset=args.dataset, seed=args.seed, device="cpu")
+    if args.label not in done["searches"]:
+        search_dir = work / f"search-{args.label}"
+        start = time.perf_counter()
+        config = RunConfig.from_flat("search", out=str(search_dir), **common, **settings)
+        run(config, resume=(search_dir / checkpoint.CHECKPOINT).exists())
+        seconds = time.perf_counter() - start
+        space = space_of(config)
+        genotypes = architectures(space, config.train.dim, args.architectures, args.seed)
+        scores, derived = one_shot_scores(search_dir, genotypes, config.topk[0])
+        done["searches"][args.label] = {"settings": settings, "one_shot": scores,
+                                        "derived": derived.short(), "seconds": seconds,
+                                        "genotypes": {n: g.to_dict() for n, g in
+                                                      genotypes.items()}}
+        save()
+    search = done["searches"][args.label]
+    for name, genotype_dict in search["genotypes"].items():
+        if name in done["standalone"]:
+            continue
+        path = work / "genotypes" / f"{len(done['standalone']):03d}.json"
+        Genotype.from_dict(genotype_dict).save(path)
+        out = work / f"standalone-{path.stem}"
+        start = time.perf_counter()
+        config = RunConfig.from_flat("retrain", out=str(out), genotype=str(path), **common,
+                                     **standalone)
+        results = run(config, resume=(out / checkpoint.CHECKPOINT).exists())
+        done["standalone"][name] = {"val": results["val"][f"recall@{config.topk[0]}"],
+                                    "epoch": results["epoch"],
+                                    "seconds": time.perf_counter() - start}
+        save()
+    save()
+
+
+if __name__ == "__main__":
+    main()
