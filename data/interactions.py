@@ -13,7 +13,7 @@ Rules (also in the README):
   (a masked item can never be recommended) and counted in the summary.
 """
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Optional
@@ -64,6 +64,11 @@ class Interactions:
             digest.update(np.ascontiguousarray(array).tobytes())
             digest.update(b"|")
         return digest.hexdigest()
+
+    def without_test(self):
+        """These interactions with an empty test split: what a stage that must not read test
+        (the selection) gets."""
+        return replace(self, test=self.test[:0])
 
     def record(self):
         """Name, fingerprint and counts: what run files say about the data."""

@@ -66,3 +66,53 @@ def test_bad_settings_are_refused(bad):
     settings = {**dict(n_candidates=2, first_epochs=1, max_epochs=4, eta=2), **bad}
     with pytest.raises(ValueError):
         successive_halving(train_to=lambda c, e: 0.0, **settings)
+
+
+# --- the selection stage on real (tiny) trainings -----------------------------------------------
+
+def _tiny(tmp_path):
+    from data.graph import BipartiteGraph
+    from data.interactions import load_interactions
+    from runtime.config import RunConfig
+    from helpers import small_dataset
+    config = RunConfig.from_flat("retrain", dataset=str(small_dataset(tmp_path / "r.txt")),
+                                 device="cpu", dim=8, batch_size=64, patience=100, topk=[5])
+    data = load_interactions(config.data, 0)
+    graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
+    return config, data, graph
+
+
+def test_selection_drops_a_candidate_that_cannot_learn_and_refuses_the_test_split(tmp_path):
+    from supernet.genotype import builtin
+    from training.selection import select
+    config, data, graph = _tiny(tmp_path)
+    frozen = builtin("mf", 8)
+    frozen.hyperparameters = {"lr": 1e-12}              # stays at its random initialization
+    learner = builtin("lightgcn", 8)
+    learner.hyperparameters = {"lr": 5e-2, "loss": "bpr"}
+    with pytest.raises(ValueError, match="test split"):
+        select([frozen, learner], data, graph, config, "cpu", 1, 4, eta=2)
+    selection = select([frozen, learner], data.without_test(), graph, config, "cpu",
+                       first_epochs=5, max_epochs=20, eta=2)
+    assert selection.winner == 1
+    assert [r.epochs for r in selection.rounds] == [5]
+    assert len(selection.histories[0]) == 5 and len(selection.histories[1]) == 5
+
+
+def test_survivors_continue_where_they_stopped(tmp_path):
+    """A candidate trained to 2 then to 6 epochs in the stage equals one trained to 6 at once."""
+    from supernet.genotype import builtin
+    from training.selection import select
+    config, data, graph = _tiny(tmp_path)
+    genotypes = [builtin(name, 8) for name in ("lightgcn", "mf", "gcn", "sage")]
+    staged = select(genotypes, data.without_test(), graph, config, "cpu", first_epochs=2,
+                    max_epochs=6, eta=2)
+    winner = staged.winner
+    straight = select([genotypes[winner]], data.without_test(), graph, config, "cpu",
+                      first_epochs=4, max_epochs=4)
+    assert [r.epochs for r in staged.rounds] == [2, 4]
+    assert staged.rounds[-1].scores[winner] == straight.rounds[0].scores[0]
+    without_time = lambda history: [{k: v for k, v in h.items() if k != "seconds"}
+                                    for h in history]
+    assert without_time(staged.histories[winner]) == without_time(straight.histories[0])
+    assert len(straight.histories[0]) == 4

@@ -3,12 +3,18 @@ train every candidate a few epochs, keep the best 1/η by validation, train the 
 longer, and so on until one is left or the epochs reach their cap. Candidates continue from where
 they stopped, so a survivor's epochs are never trained twice.
 
-The loop only sees ``train_to(candidate, epochs) -> validation score``; what a candidate is (a
-genotype with its hyper-parameters) and how it trains belong to the caller."""
+``successive_halving`` only sees ``train_to(candidate, epochs) -> validation score``; ``select``
+runs it over standalone trainings of genotypes, each with its own hyper-parameters (schema 2)."""
+import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, List, Optional, Sequence
+
+import torch
+
+from .fit import fit
+from .retrain import new_model, validation_evaluator
 
 
 @dataclass
@@ -45,3 +51,48 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
         if len(round_.kept) == 1:
             return rounds
         alive, epochs = round_.kept, epochs * eta
+
+
+@dataclass
+class Selection:
+    """What the selection stage found: the winner, every round, each candidate's history."""
+    winner: int
+    rounds: Sequence[Round]
+    histories: dict                   # candidate index -> per-epoch records of its training
+
+
+def candidate_config(config, genotype):
+    """The run's config with a candidate's width and hyper-parameters (schema-2 genotype)."""
+    return replace(config, train=replace(config.train, dim=genotype.dim,
+                                         **genotype.hyperparameters))
+
+
+def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta=3,
+           budget_seconds=None, writer=None):
+    """Successive halving over standalone trainings of ``genotypes`` (each with its own
+    hyper-parameters), scored by validation Recall@K with early stopping inside each training.
+    ``data`` must come without its test split (``without_test``): the stage cannot read it."""
+    if len(data.test):
+        raise ValueError("the selection stage must not see the test split: pass "
+                         "data.without_test()")
+    evaluator = validation_evaluator(data, config, device)
+    if evaluator is None:
+        raise ValueError("the selection stage needs a validation split")
+    states, models, histories, k = {}, {}, {}, config.topk[0]
+
+    def train_to(candidate, epochs):
+        cfg = candidate_config(config, genotypes[candidate])
+        if candidate not in models:
+            torch.manual_seed(config.seed)
+            models[candidate] = new_model(genotypes[candidate], data, cfg, device)
+        progress = fit(models[candidate], graph, data.train, cfg, device, epochs, evaluator,
+                       label=f"candidate {candidate} ", quiet=True,
+                       resume=states.get(candidate),
+                       save=lambda state: states.update({candidate: copy.deepcopy(state)}),
+                       writer=writer)
+        histories[candidate] = progress.history
+        return progress.stopping.best_metrics[f"recall@{k}"]
+
+    rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
+                                budget_seconds)
+    return Selection(rounds[-1].kept[0], rounds, histories)
