@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from data.readers import FORMATS
-from runtime.config import RetrainConfig, RunConfig, SearchConfig, TrainConfig
+from runtime.config import RetrainConfig, RunConfig, SearchConfig, SelectConfig, TrainConfig
 from runtime.cli import ArgumentParser
 from runtime.errors import DataError, exit_status
 from runtime.jobs import run
@@ -13,6 +13,7 @@ from supernet.genotype import HYPERPARAMETERS
 from training.losses import LOSSES
 
 RUN, TRAIN, SEARCH, RETRAIN = RunConfig(), TrainConfig(), SearchConfig(), RetrainConfig()
+SELECT = SelectConfig()
 
 
 def build_parser():
@@ -119,6 +120,30 @@ def search_flags(p):
     s.add_argument("--then-retrain", action="store_true",
                    help="after the search, derive its genotype and retrain it standalone in "
                         "RUN_DIR/retrain (the whole main job in one command)")
+    s.add_argument("--then-select", action="store_true",
+                   help="after the search: searches with --search-seeds seeds, then the "
+                        "selection stage over their cells, the nearest cells and the built-ins "
+                        "with several training settings, then the winner's retraining "
+                        "(RUN_DIR/selection, RUN_DIR/retrain)")
+    s.add_argument("--search-seeds", type=int, default=SELECT.search_seeds,
+                   help="--then-select: searches, seeds --seed, --seed + 1, ... "
+                        "(default: %(default)s)")
+    s.add_argument("--alternatives", type=int, default=SELECT.alternatives,
+                   help="--then-select: nearest cells of each derived cell, by α "
+                        "(default: %(default)s)")
+    s.add_argument("--settings-samples", type=int, default=SELECT.settings_samples,
+                   help="--then-select: random training settings per cell, besides the run's "
+                        "(default: %(default)s)")
+    s.add_argument("--first-epochs", type=int, default=SELECT.first_epochs,
+                   help="--then-select: epochs of the first round (default: %(default)s)")
+    s.add_argument("--eta", type=int, default=SELECT.eta,
+                   help="--then-select: each round keeps 1/eta of the candidates and trains "
+                        "them eta times longer (default: %(default)s)")
+    s.add_argument("--max-epochs", type=int, default=SELECT.max_epochs,
+                   help="--then-select: epochs of the last round at most (default: %(default)s)")
+    s.add_argument("--selection-seconds", type=float,
+                   help="--then-select: after a round past this budget, its best wins "
+                        "(default: none)")
     s.add_argument("--trials", type=int, help="random search: architectures to try")
     s.add_argument("--budget-seconds", type=float, help="random search: wall-clock budget")
     s.add_argument("--order", type=int, choices=(1, 2), default=SEARCH.order,

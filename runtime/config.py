@@ -46,6 +46,7 @@ class SearchConfig:
     tau_min: float = 0.1
     tau_epochs: Optional[int] = None   # ... over this many epochs (None: the first --epochs)
     then_retrain: bool = False         # then derive the genotype and retrain it in RUN_DIR/retrain
+    then_select: bool = False          # then the selection stage and the winner's retraining
 
 
 @dataclass
@@ -69,8 +70,24 @@ class RandomSearchConfig:
     budget_seconds: Optional[float] = None
 
 
+@dataclass
+class SelectConfig:
+    """The selection stage after a search (train.py --then-select): candidates are the cells
+    derived by ``search_seeds`` searches, their ``alternatives`` nearest cells and the built-in
+    genotypes, each with the run's training settings and ``settings_samples`` random ones;
+    successive halving trains them ``first_epochs``, keeps the best 1/``eta``, trains those
+    ``eta`` times longer, ... up to ``max_epochs``."""
+    search_seeds: int = 1
+    alternatives: int = 2
+    settings_samples: int = 2
+    first_epochs: int = 5
+    eta: int = 3
+    max_epochs: int = 45
+    selection_seconds: Optional[float] = None   # after a round past it, its best wins
+
+
 SECTIONS = {"train": TrainConfig, "search": SearchConfig, "retrain": RetrainConfig,
-            "random_search": RandomSearchConfig}
+            "random_search": RandomSearchConfig, "select": SelectConfig}
 
 
 @dataclass
@@ -86,6 +103,7 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     random_search: RandomSearchConfig = field(default_factory=RandomSearchConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -15,6 +15,7 @@ from . import checkpoint
 from .config import RunConfig
 from .errors import ConfigError
 from .files import write_json
+from .pipeline import search_select_retrain
 from .progress import log
 
 JOBS = {"search": (search.check, search.search), "retrain": (retrain.check, retrain.retrain),
@@ -74,6 +75,8 @@ def run(config: RunConfig, resume=False):
     log.info(f"results written to {out / 'results.json'}")
     if config.mode == "search" and config.search.then_retrain:
         return derive_and_retrain(config, out)
+    if config.mode == "search" and config.search.then_select:
+        return search_select_retrain(config, out, run, device)
     return results
 
 

@@ -1,5 +1,6 @@
 """From a search's α to a discrete architecture: the argmax rule (``discretize``) and the export
 of a search run directory to genotype.json with a picture (``derive``, behind derive.py)."""
+import copy
 from pathlib import Path
 
 from runtime import checkpoint
@@ -25,6 +26,43 @@ def discretize(alphas: ArchWeights, space: SearchSpace, dim, inputs_per_node=1):
                   for e in kept]
         nodes.append(NodeChoice(inputs, space.activations[int(probs.activations[j - 1].argmax())]))
     return Genotype(nodes, space.aggregations[int(probs.aggregation.argmax())], dim)
+
+
+def alternatives(alphas: ArchWeights, space: SearchSpace, dim, n):
+    """The ``n`` architectures nearest to the argmax cell (one input per node): each differs from
+    it in one choice (a node's input edge and op, its activation, or the aggregation), ranked by
+    how close the search came to choosing it: its probability over that of the choice it
+    replaces, in the same distribution."""
+    probs = alphas.map(lambda a: a.detach().float().cpu()).softmax()
+    best = discretize(alphas, space, dim)
+    computed = [o for o, name in enumerate(space.ops) if name in space.computed_ops]
+    options = []
+
+    def option(ratio, change):
+        genotype = copy.deepcopy(best)
+        change(genotype)
+        options.append((ratio, len(options), genotype))
+
+    for j, node in enumerate(best.nodes, 1):
+        (source, op), = node.inputs
+        chosen = probs.ops[space.edges.index((source, j)), space.ops.index(op)]
+        for e in space.incoming(j):
+            for o in computed:
+                alternative = [space.edges[e][0], space.ops[o]]
+                if alternative != [source, op]:
+                    option(probs.ops[e, o] / chosen,
+                           lambda g, j=j, a=alternative: setattr(g.nodes[j - 1], "inputs", [a]))
+        chosen = probs.activations[j - 1, space.activations.index(node.activation)]
+        for a, name in enumerate(space.activations):
+            if name != node.activation:
+                option(probs.activations[j - 1, a] / chosen,
+                       lambda g, j=j, name=name: setattr(g.nodes[j - 1], "activation", name))
+    chosen = probs.aggregation[space.aggregations.index(best.aggregation)]
+    for a, name in enumerate(space.aggregations):
+        if name != best.aggregation:
+            option(probs.aggregation[a] / chosen,
+                   lambda g, name=name: setattr(g, "aggregation", name))
+    return [genotype for _, _, genotype in sorted(options, key=lambda t: (-float(t[0]), t[1]))[:n]]
 
 
 def space_of(config: RunConfig):

@@ -42,6 +42,10 @@ def check(config, data):
     if config.search.order == 2 and config.search.strategy != "darts":
         raise ConfigError("--order 2 needs --strategy darts (sampled architectures have no "
                           "unrolled gradient)")
+    if config.search.then_retrain and config.search.then_select:
+        raise ConfigError("choose one of --then-retrain and --then-select")
+    if config.search.then_select and config.select.search_seeds < 1:
+        raise ConfigError("--search-seeds must be at least 1")
     if config.search.strategy not in ("darts", "gdas"):
         raise ConfigError(f"unknown search strategy {config.search.strategy!r}")
     if not len(data.val):

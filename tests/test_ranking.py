@@ -88,3 +88,29 @@ def test_of_genotype_is_one_hot_on_the_chosen_edges():
     assert weights.aggregation[space.aggregations.index("last")] == 1
     with pytest.raises(ValueError, match="has 2 nodes, the space 3"):
         ArchWeights.of_genotype(genotype, SearchSpace(n_nodes=3), torch.zeros(1))
+
+
+def test_alternatives_differ_in_one_choice_and_follow_alpha():
+    from supernet.derive import alternatives, discretize
+    space = SearchSpace(n_nodes=2)
+    torch.manual_seed(0)
+    alphas = ArchWeights(torch.randn(len(space.edges), len(space.ops)),
+                         torch.randn(2, len(space.activations)), torch.randn(len(space.aggregations)))
+    best = discretize(alphas, space, 8)
+    nearest = alternatives(alphas, space, 8, 100)
+    # every single-choice change of the cell: node 1 has 1 edge, node 2 has 2, each with the
+    # computed ops; the activations and the aggregation
+    n_ops = len(space.computed_ops)
+    assert len(nearest) == (1 * n_ops - 1) + (2 * n_ops - 1) + 2 * (len(space.activations) - 1) \
+        + len(space.aggregations) - 1
+    assert len({g.short() for g in nearest}) == len(nearest) and best.short() not in \
+        {g.short() for g in nearest}
+    for genotype in nearest:
+        changed = sum(a.inputs != b.inputs for a, b in zip(genotype.nodes, best.nodes)) + sum(
+            a.activation != b.activation for a, b in zip(genotype.nodes, best.nodes)) + (
+            genotype.aggregation != best.aggregation)
+        assert changed == 1
+    # the first one is the runner-up of the aggregation when that one is nearly tied
+    alphas.aggregation[:] = torch.tensor([5.0, 4.999, -3, -3][:len(space.aggregations)])
+    top = alternatives(alphas, space, 8, 1)[0]
+    assert top.aggregation == space.aggregations[1]

@@ -116,3 +116,40 @@ def test_survivors_continue_where_they_stopped(tmp_path):
                                     for h in history]
     assert without_time(staged.histories[winner]) == without_time(straight.histories[0])
     assert len(straight.histories[0]) == 4
+
+
+def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path, monkeypatch):
+    import json
+    import train
+    from helpers import small_dataset
+    from runtime import pipeline
+    seen = []
+    real_select = pipeline.selection.select
+
+    def spying_select(genotypes, data, *args, **kwargs):
+        seen.append((len(genotypes), len(data.test), len(data.val)))
+        return real_select(genotypes, data, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.selection, "select", spying_select)
+    out = tmp_path / "run"
+    flags = ["--dataset", str(small_dataset(tmp_path / "inter.txt")), "--then-select",
+             "--search-seeds", "2", "--alternatives", "1", "--settings-samples", "1",
+             "--first-epochs", "1", "--max-epochs", "3", "--epochs", "2", "--warmup-epochs", "1",
+             "--patience", "1", "--dim", "8", "--nodes", "2", "--gat-heads", "2",
+             "--batch-size", "64", "--device", "cpu", "--out", str(out)]
+    assert train.main(flags) == 0
+    # 2 derived cells and their nearest ones (at most 4 distinct) + 5 built-ins, x 2 settings
+    (n_candidates, test_rows, val_rows), = seen
+    assert test_rows == 0 and val_rows > 0                 # the stage never sees test
+    assert 2 * 6 <= n_candidates <= 2 * 9 and n_candidates % 2 == 0
+    assert (out / "search-seed1" / "genotype.json").exists()
+    record = json.loads((out / "selection" / "selection.json").read_text())
+    assert [r["epochs"] for r in record["rounds"]] == [1, 3][:len(record["rounds"])]
+    winner = record["candidates"][record["winner"]]
+    results = json.loads((out / "retrain" / "results.json").read_text())
+    assert results["genotype"]["nodes"] == winner["nodes"]
+    retrain_config = json.loads((out / "retrain" / "config.json").read_text())
+    assert retrain_config["train"]["dim"] == winner["dim"]
+    for name, value in winner["hyperparameters"].items():
+        assert retrain_config["train"][name] == value
+    assert results["test"] is not None                    # scored once, at the very end

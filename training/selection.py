@@ -96,3 +96,24 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
     rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
                                 budget_seconds)
     return Selection(rounds[-1].kept[0], rounds, histories)
+
+
+# what the selection stage draws training settings from (genotype.dim and its hyper-parameters)
+SETTINGS_SPACE = {"dim": (32, 64, 128), "lr": (1e-3, 2e-3, 5e-3, 1e-2),
+                  "l2": (1e-5, 1e-4, 1e-3, 1e-2), "loss": ("softmax", "softmax", "bpr"),
+                  "temperature": (0.5, 1.0, 2.0, 4.0), "negatives": (256, 1024, 4096)}
+
+
+def with_settings(genotype, rng=None):
+    """A copy of ``genotype`` with random training settings from SETTINGS_SPACE (``rng``: a
+    random.Random), or, without rng, with no settings of its own (the run's)."""
+    candidate = copy.deepcopy(genotype)
+    candidate.hyperparameters = {}
+    if rng is None:
+        return candidate
+    choice = {name: rng.choice(values) for name, values in SETTINGS_SPACE.items()}
+    candidate.dim = choice.pop("dim")
+    if choice["loss"] == "bpr":
+        del choice["temperature"], choice["negatives"]
+    candidate.hyperparameters = choice
+    return candidate

@@ -1,0 +1,93 @@
+"""The main job with selection (train.py --then-select): searches with several seeds -> their
+derived cells, the cells nearest to them and the built-in genotypes, each with several training
+settings -> successive halving on validation -> the winner retrained fully, test scored once.
+
+Layout of RUN_DIR: the first search itself, search-seed<S>/ for the others, selection/ (the
+candidates, every round, the winner's genotype.json, TensorBoard curves of every candidate),
+retrain/ (the final training and its results.json)."""
+import random
+import time
+from dataclasses import replace
+
+from torch.utils.tensorboard import SummaryWriter
+
+from data.graph import BipartiteGraph
+from data.interactions import load_interactions
+from supernet.derive import alternatives, derive, space_of
+from supernet.genotype import BUILTINS, builtin
+from supernet.model import ArchWeights
+from training import selection
+from . import checkpoint
+from .files import write_json
+from .progress import format_seconds, log
+
+
+def search_dirs(config, first_dir):
+    """The run directory of each search seed: the first is the run itself."""
+    return [first_dir if s == 0 else first_dir / f"search-seed{config.seed + s}"
+            for s in range(config.select.search_seeds)]
+
+
+def candidates(config, dirs):
+    """Cells (derived, nearest alternatives, built-ins; each once) x training settings (the run's
+    and ``settings_samples`` random ones, seeded by the run's seed)."""
+    space, cells = space_of(config), {}
+    for search_dir in dirs:
+        derived = derive(search_dir)
+        state = checkpoint.load(search_dir, "search")
+        nearest = alternatives(ArchWeights.from_state_dict(state["model"]), space,
+                               config.train.dim, config.select.alternatives)
+        for genotype in [derived, *nearest]:
+            genotype.provenance = {}
+            cells.setdefault(genotype.short(), genotype)
+    for name in BUILTINS:
+        cells.setdefault(name, builtin(name, config.train.dim, space.n_nodes))
+    rng = random.Random(config.seed)
+    return [selection.with_settings(cell, rng if k else None) for cell in cells.values()
+            for k in range(1 + config.select.settings_samples)]
+
+
+def search_select_retrain(config, first_dir, run, device):
+    """After the first search (in ``first_dir``): the other searches, the selection stage and
+    the winner's retraining (``run`` is runtime.jobs.run); returns the retraining's results
+    with what the selection did."""
+    dirs = search_dirs(config, first_dir)
+    for seed_offset, search_dir in enumerate(dirs[1:], 1):
+        if not (search_dir / "results.json").exists():
+            log.info(f"search with seed {config.seed + seed_offset} in {search_dir}")
+            run(replace(config, seed=config.seed + seed_offset, out=str(search_dir),
+                        search=replace(config.search, then_select=False)),
+                resume=(search_dir / checkpoint.CHECKPOINT).exists())
+    pool = candidates(config, dirs)
+    select_dir = first_dir / "selection"
+    started = time.perf_counter()
+    data = load_interactions(config.data, config.seed).without_test()
+    graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
+    s = config.select
+    log.info(f"selection: {len(pool)} candidates, successive halving from {s.first_epochs} to "
+             f"at most {s.max_epochs} epochs, keeping 1/{s.eta} per round")
+    writer = SummaryWriter(str(select_dir / "tensorboard"))
+    found = selection.select(pool, data, graph, config, device, s.first_epochs,
+                             s.max_epochs, s.eta, s.selection_seconds, writer)
+    writer.close()
+    winner = pool[found.winner]
+    k = config.topk[0]
+    record = {"candidates": [dict(g.to_dict(), short=g.short()) for g in pool],
+              "rounds": [{"epochs": r.epochs, "kept": r.kept,
+                          "scores": {str(c): v for c, v in r.scores.items()}}
+                         for r in found.rounds],
+              "winner": found.winner, "seconds": time.perf_counter() - started}
+    write_json(select_dir / "selection.json", record)
+    winner.save(select_dir / "genotype.json")
+    log.info(f"selection: winner {winner.short()} dim {winner.dim} {winner.hyperparameters} "
+             f"(val recall@{k} {found.rounds[-1].scores[found.winner]:.4f}) in "
+             f"{format_seconds(record['seconds'])}")
+    final = selection.candidate_config(config, winner)
+    retrain_dir = first_dir / "retrain"
+    results = run(replace(final, mode="retrain", out=str(retrain_dir),
+                          retrain=replace(config.retrain, genotype=str(select_dir / "genotype.json")),
+                          search=replace(config.search, then_select=False)),
+                  resume=(retrain_dir / checkpoint.CHECKPOINT).exists())
+    return {**results, "selection": {"winner": winner.short(), "dim": winner.dim,
+                                     "hyperparameters": winner.hyperparameters,
+                                     "candidates": len(pool), "seconds": record["seconds"]}}
