@@ -28,6 +28,8 @@ RECIPES = {   # flags of train.py; every recipe: 3 layers, d 64, LightGCN's L2 m
                             batch_size=8192, eval_every=2, patience=5),
     "softmax-4096-t1-refit": dict(loss="softmax", negatives=4096, temperature=1.0, lr=5e-3,
                                   l2=0.0, batch_size=8192, eval_every=2, patience=5, refit=True),
+    "softmax-4096-t4-l2": dict(loss="softmax", negatives=4096, temperature=4.0, lr=5e-3,
+                               l2=1e-2, batch_size=8192, eval_every=4, patience=5),
     "ccl-1024": dict(loss="ccl", negatives=1024, margin=0.4, negative_weight=50.0, lr=5e-3,
                      l2=0.0, batch_size=8192, eval_every=2, patience=5),
 }
