@@ -62,3 +62,27 @@ def save_table(name, title, header, rows, notes=()):
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.md").write_text(text)
+
+
+def gowalla_sample(fraction=0.2, seed=0, root=Path("runs/data")):
+    """A seeded user sample of the bundled Gowalla (LightGCN's split): each kept user's train
+    and test lines unchanged, written once as ROOT/gowalla-<percent>pct-seed<seed>/{train,test}.txt;
+    returns that directory (a --dataset). Items no kept user has are simply absent."""
+    import gzip
+    import numpy as np
+    out = root / f"gowalla-{round(fraction * 100)}pct-seed{seed}"
+    if (out / "test.txt").exists():
+        return out
+    bundled = ROOT / "data" / "bundled" / "gowalla"
+    lines = {split: gzip.open(bundled / f"{split}.txt.gz", "rt").read().splitlines()
+             for split in ("train", "test")}
+    users = sorted({line.split(maxsplit=1)[0] for line in lines["train"] if line.strip()})
+    rng = np.random.default_rng(seed)
+    kept = set(rng.choice(users, size=round(fraction * len(users)), replace=False).tolist())
+    out.mkdir(parents=True, exist_ok=True)
+    for split, rows in lines.items():
+        chosen = [line for line in rows if line.strip() and line.split(maxsplit=1)[0] in kept]
+        tmp = out / f"{split}.txt.tmp"
+        tmp.write_text("\n".join(chosen) + "\n")
+        tmp.replace(out / f"{split}.txt")
+    return out
