@@ -58,8 +58,14 @@ def search_select_retrain(config, first_dir, run, device):
             run(replace(config, seed=config.seed + seed_offset, out=str(search_dir),
                         search=replace(config.search, then_select=False)),
                 resume=(search_dir / checkpoint.CHECKPOINT).exists())
-    pool = candidates(config, dirs)
-    select_dir = first_dir / "selection"
+    return select_and_retrain(config, candidates(config, dirs), first_dir, run, device)
+
+
+def select_and_retrain(config, pool, out, run, device):
+    """The selection stage over ``pool`` (genotypes with their settings) in OUT/selection, then
+    the winner's full retraining in OUT/retrain; returns the retraining's results with what the
+    selection did. Also how a benchmark tunes one cell: a pool of that cell with many settings."""
+    select_dir = out / "selection"
     started = time.perf_counter()
     data = load_interactions(config.data, config.seed).without_test()
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
@@ -83,7 +89,7 @@ def search_select_retrain(config, first_dir, run, device):
              f"(val recall@{k} {found.rounds[-1].scores[found.winner]:.4f}) in "
              f"{format_seconds(record['seconds'])}")
     final = selection.candidate_config(config, winner)
-    retrain_dir = first_dir / "retrain"
+    retrain_dir = out / "retrain"
     results = run(replace(final, mode="retrain", out=str(retrain_dir),
                           retrain=replace(config.retrain, genotype=str(select_dir / "genotype.json")),
                           search=replace(config.search, then_select=False)),
