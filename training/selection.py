@@ -26,12 +26,12 @@ class Round:
 
 def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
                        first_epochs: int, max_epochs: int, eta: int = 3,
-                       budget_seconds: Optional[float] = None,
-                       on_round: Optional[Callable[[Round], None]] = None) -> Sequence[Round]:
+                       budget_seconds: Optional[float] = None) -> Sequence[Round]:
     """Rounds of successive halving over candidates 0..n-1; the last round's ``kept[0]`` is the
-    winner (a single candidate is still trained and scored once). Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round to
-    ``max_epochs``) and keeps the best ⌈n_r / η⌉. Ties keep the earlier candidate. When
-    ``budget_seconds`` have passed after a round, the best of that round wins."""
+    winner (a single candidate is still trained and scored once). Round r trains the survivors
+    to ``first_epochs · η^r`` epochs (the last round to ``max_epochs``) and keeps the best
+    ⌈n_r / η⌉. Ties keep the earlier candidate. When ``budget_seconds`` have passed after a
+    round, the best of that round wins."""
     if n_candidates < 1 or first_epochs < 1 or max_epochs < first_epochs or eta < 2:
         raise ValueError("need candidates, 1 <= first_epochs <= max_epochs and eta >= 2")
     start = time.perf_counter()
@@ -46,8 +46,6 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
         out_of_time = budget_seconds is not None and time.perf_counter() - start > budget_seconds
         round_.kept = ranked[:1] if last or out_of_time else ranked[:math.ceil(len(alive) / eta)]
         rounds.append(round_)
-        if on_round:
-            on_round(round_)
         if len(round_.kept) == 1:
             return rounds
         alive, epochs = round_.kept, epochs * eta
