@@ -117,6 +117,9 @@ def search_flags(p):
     s.add_argument("--strategy", choices=("darts", "gdas", "random"), default=SEARCH.strategy,
                    help="random: sample and retrain architectures, needs --trials or "
                         "--budget-seconds (default: %(default)s)")
+    s.add_argument("--op-weights", choices=("node", "edge"), default=SEARCH.op_weights,
+                   help="supernet op weights: one copy per source node, shared by its edges, "
+                        "or one per edge as in DARTS (default: %(default)s)")
     s.add_argument("--then-retrain", action="store_true",
                    help="after the search, derive its genotype and retrain it standalone in "
                         "RUN_DIR/retrain (the whole main job in one command)")

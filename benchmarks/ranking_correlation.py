@@ -60,7 +60,8 @@ def one_shot_scores(search_dir, genotypes, k):
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
     space = space_of(config)
     supernet = Supernet(data.n_users, data.n_items, config.train.dim, space,
-                        config.train.gat_heads, config.train.gat_dropout)
+                        config.train.gat_heads, config.train.gat_dropout,
+                        config.search.op_weights)
     supernet.load_state_dict(state["model"])
     supernet.eval()
     evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, [k])

@@ -37,6 +37,7 @@ class SearchConfig:
     nodes: int = 3                     # intermediate cell nodes K
     ops: List[str] = field(default_factory=lambda: list(CANDIDATES))   # candidates per edge
     strategy: str = "darts"            # darts (softmax mixtures) | gdas (sampled paths)
+    op_weights: str = "node"           # node: sibling edges share op weights | edge: DARTS's own
     order: int = 1                     # 2: DARTS's unrolled hypergradient
     warmup_epochs: int = 5             # epochs in which only the weights train
     arch_lr: float = 3e-4              # DARTS's architecture optimizer: Adam(3e-4, (0.5, 0.999), 1e-3)

@@ -1,10 +1,15 @@
 """The one-shot supernet: embeddings -> cell of mixed ops -> layer aggregation -> user/item vectors.
 
-Every cell edge i -> j mixes all candidate ops with its own architecture weights. The op
-*parameters* are shared by the edges leaving the same node: each candidate op runs once per
-source node (K runs) instead of once per edge (K(K+1)/2 runs), and its adjacency products are
-computed once per node as well. Each edge still weighs the ops independently, and a derived
-architecture is retrained from scratch with its own weights for every kept edge.
+Every cell edge i -> j mixes all candidate ops with its own architecture weights. Where the op
+*parameters* live is a choice (``op_weights``):
+
+- ``edge`` (DARTS): every edge has its own copy of every op, as the derived architecture will.
+- ``node``: the edges leaving the same node share one copy; each op runs once per source node
+  (K runs instead of K(K+1)/2), which is cheaper but couples sibling edges: one edge's gradient
+  moves the weights another edge's α is judged by.
+
+Either way the adjacency products of a node's state are computed once and shared by its edges,
+and a derived architecture is retrained from scratch with its own weights for every kept edge.
 """
 from dataclasses import dataclass
 
@@ -86,15 +91,25 @@ def weighted_sum(weights, active, terms):
     return mix(weights[keep], [terms[k]() for k in keep])
 
 
+OP_WEIGHTS = ("edge", "node")
+
+
 class Supernet(nn.Module):
-    def __init__(self, n_users, n_items, dim=64, space=SearchSpace(), gat_heads=4, gat_dropout=0.0):
+    def __init__(self, n_users, n_items, dim=64, space=SearchSpace(), gat_heads=4, gat_dropout=0.0,
+                 op_weights="node"):
         super().__init__()
+        if op_weights not in OP_WEIGHTS:
+            raise ValueError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, "
+                             f"got {op_weights!r}")
         self.n_users, self.n_items, self.dim, self.space = n_users, n_items, dim, space
         self.embedding = nn.Parameter(torch.empty(n_users + n_items, dim))
-        self.node_ops = nn.ModuleList(
+        # owner of each edge's op weights: the edge itself, or its source node
+        self.owner = ([e for e in range(len(space.edges))] if op_weights == "edge"
+                      else [i for i, _ in space.edges])
+        self.op_sets = nn.ModuleList(
             nn.ModuleDict({name: make_op(name, dim, gat_heads, gat_dropout)
                            for name in space.computed_ops})
-            for _ in range(space.n_nodes))
+            for _ in range(max(self.owner) + 1))
         self.activation_fns = nn.ModuleList(make_activation(a) for a in space.activations)
         self.aggregations = nn.ModuleList(LayerAggregation(kind, space.n_nodes + 1, dim)
                                           for kind in space.aggregations)
@@ -134,27 +149,38 @@ class Supernet(nn.Module):
                 lambda a: F.one_hot(a.detach().argmax(-1), a.shape[-1]).to(a.dtype))
         raise ValueError(f"unknown strategy {strategy!r}")
 
+    def edge_ops(self, source, target):
+        """The candidate ops (name -> module) of the cell edge source -> target."""
+        return self.op_sets[self.owner[self.space.edges.index((source, target))]]
+
     def inherit(self, net):
         """Copy into ``net`` (a training.net.StandaloneNet of a genotype of this space) the
-        supernet's weights for its choices: the embeddings, each input's op from the op of that
-        name at the input's source node, the aggregation's parameters."""
+        supernet's weights for its choices: the embeddings, each input's op from that op on the
+        input's edge, the aggregation's parameters."""
         with torch.no_grad():
             net.embedding.copy_(self.embedding)
-            for node, ops in zip(net.genotype.nodes, net.node_inputs):
+            for target, (node, ops) in enumerate(zip(net.genotype.nodes, net.node_inputs), 1):
                 for (source, name), op in zip(node.inputs, ops):
-                    op.load_state_dict(self.node_ops[source][name].state_dict())
+                    op.load_state_dict(self.edge_ops(source, target)[name].state_dict())
             chosen = self.space.aggregations.index(net.genotype.aggregation)
             net.aggregation.load_state_dict(self.aggregations[chosen].state_dict())
         return net
 
-    def _op_outputs(self, node, h, graph, names):
-        """Outputs of the ops ``names`` of ``node`` on its state h; adjacency products shared."""
+    def _op_outputs(self, source, h, graph, active_ops, computed):
+        """{(owner, op name): output} of the active ops on the edges leaving node ``source``,
+        whose state is h; each adjacency product of h is computed once."""
         propagated, outputs = {}, {}
-        for name in names:
-            op = self.node_ops[node][name]
-            if op.adjacency is not None and op.adjacency not in propagated:
-                propagated[op.adjacency] = propagate(graph, op.adjacency, h)
-            outputs[name] = op(h, graph, propagated.get(op.adjacency))
+        for e, (i, _) in enumerate(self.space.edges):
+            if i != source:
+                continue
+            for o, name in enumerate(self.space.ops):
+                key = (self.owner[e], name)
+                if not (active_ops[e][o] and computed[o]) or key in outputs:
+                    continue
+                op = self.op_sets[self.owner[e]][name]
+                if op.adjacency is not None and op.adjacency not in propagated:
+                    propagated[op.adjacency] = propagate(graph, op.adjacency, h)
+                outputs[key] = op(h, graph, propagated.get(op.adjacency))
         return outputs
 
     def forward(self, graph, weights: ArchWeights):
@@ -162,15 +188,13 @@ class Supernet(nn.Module):
         space, ops = self.space, self.space.ops
         computed = [name in space.computed_ops for name in ops]   # `zero` adds nothing
         active_ops, active_activations, active_aggregations = weights.non_zero()
-        states, outputs = [self.embedding], []
+        states, outputs = [self.embedding], {}
         for j in range(1, space.n_nodes + 1):
-            source = j - 1   # its out-edges start at node j: compute its op outputs now
-            needed = [name for o, name in enumerate(ops) if computed[o] and any(
-                active_ops[e][o] for e, (i, _) in enumerate(space.edges) if i == source)]
-            outputs.append(self._op_outputs(source, states[source], graph, needed))
+            source = j - 1   # its out-edges start at node j: compute their op outputs now
+            outputs.update(self._op_outputs(source, states[source], graph, active_ops, computed))
             # all (edge, op) terms into node j in one weighted sum
             incoming = space.incoming(j)
-            terms = [(lambda i=space.edges[e][0], name=name: outputs[i][name])
+            terms = [(lambda key=(self.owner[e], name): outputs[key])
                      for e in incoming for name in ops]
             active = [a and c for e in incoming for a, c in zip(active_ops[e], computed)]
             total = weighted_sum(weights.ops[incoming].reshape(-1), active, terms)

@@ -62,7 +62,7 @@ def search(config, data, graph, run_dir, device):
     space = space_of(config)
     torch.manual_seed(config.seed)
     model = Supernet(data.n_users, data.n_items, train.dim, space, train.gat_heads,
-                     train.gat_dropout).to(device)
+                     train.gat_dropout, s.op_weights).to(device)
     weight_optimizer = torch.optim.Adam(model.weight_parameters(), lr=train.lr, fused=True)
     architect = Architect(model, None, s.arch_lr, (0.5, 0.999), s.arch_weight_decay, s.order,
                           s.unrolled_lr or train.lr)

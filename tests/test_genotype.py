@@ -112,9 +112,9 @@ def test_standalone_equals_supernet_with_matching_one_hot_alpha(seed):
     # give every kept edge the supernet's weights of that op at that source node
     with torch.no_grad():
         standalone.embedding.copy_(supernet.embedding)
-        for node, ops in zip(genotype.nodes, standalone.node_inputs):
+        for j, (node, ops) in enumerate(zip(genotype.nodes, standalone.node_inputs), 1):
             for (i, name), op in zip(node.inputs, ops):
-                op.load_state_dict(supernet.node_ops[i][name].state_dict())
+                op.load_state_dict(supernet.edge_ops(i, j)[name].state_dict())
         aggregation = supernet.aggregations[space.aggregations.index(genotype.aggregation)]
         standalone.aggregation.load_state_dict(aggregation.state_dict())
     want = supernet(graph, one_hot_weights(space, genotype))

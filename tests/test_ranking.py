@@ -59,14 +59,15 @@ def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_items():
     assert widths[1] < widths[0] / 2
 
 
+@pytest.mark.parametrize("op_weights", ["node", "edge"])
 @pytest.mark.parametrize("seed", range(6))
-def test_one_hot_supernet_equals_the_standalone_net_with_inherited_weights(seed):
+def test_one_hot_supernet_equals_the_standalone_net_with_inherited_weights(seed, op_weights):
     space = SearchSpace()
     rng = random.Random(seed)
     genotype = sample(space, 8, rng, inputs_per_node=1 + seed % 2)
     graph = tiny_graph(seed)
     torch.manual_seed(seed)
-    supernet = Supernet(N_USERS, N_ITEMS, 8, space).double()
+    supernet = Supernet(N_USERS, N_ITEMS, 8, space, op_weights=op_weights).double()
     for parameter in supernet.weight_parameters():       # no zero-initialized weight hides a bug
         parameter.data.normal_(0, 0.3)
     net = supernet.inherit(StandaloneNet(N_USERS, N_ITEMS, genotype).double())

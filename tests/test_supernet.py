@@ -52,9 +52,60 @@ def test_one_hot_supernet_equals_standalone_chain(op, aggregation):
     # the standalone network: h_j = elu(op_j(h_{j-1})), each op called on its own
     states = [model.embedding]
     for j in range(1, 4):
-        states.append(torch.nn.functional.elu(model.node_ops[j - 1][op](states[-1], graph)))
+        states.append(torch.nn.functional.elu(model.edge_ops(j - 1, j)[op](states[-1], graph)))
     want = model.aggregations[model.space.aggregations.index(aggregation)](states)
     assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("op_weights", ["node", "edge"])
+def test_mixed_supernet_matches_a_naive_loop_over_edges_and_ops(op_weights):
+    """Soft weights everywhere: node j = Σ_act w_a act(Σ_edges i->j Σ_ops w_eo op(h_i)), each op
+    called on its own with the weights of its edge (edge) or of its source node (node)."""
+    torch.manual_seed(0)
+    graph = tiny_graph()
+    space = SearchSpace(n_nodes=3)
+    model = Supernet(N_USERS, N_ITEMS, dim=8, space=space, gat_heads=2,
+                     op_weights=op_weights).double()
+    with torch.no_grad():
+        for alpha in model.arch_parameters():
+            alpha.normal_()
+    weights = model.arch_weights("darts")
+    states = [model.embedding]
+    for j in range(1, 4):
+        total = 0
+        for e, (i, target) in enumerate(space.edges):
+            if target != j:
+                continue
+            for o, name in enumerate(space.ops):
+                if name != "zero":
+                    op = (model.op_sets[e] if op_weights == "edge" else model.op_sets[i])[name]
+                    total = total + weights.ops[e, o] * op(states[i], graph)
+        states.append(sum(weights.activations[j - 1, a] * f(total)
+                          for a, f in enumerate(model.activation_fns)))
+    want = sum(weights.aggregation[k] * agg(states) for k, agg in enumerate(model.aggregations))
+    torch.testing.assert_close(model(graph, weights), want, rtol=1e-12, atol=1e-12)
+
+
+def test_edge_op_weights_are_not_shared_by_sibling_edges():
+    space = SearchSpace(n_nodes=3)
+    shared = Supernet(N_USERS, N_ITEMS, dim=8, space=space, op_weights="node")
+    separate = Supernet(N_USERS, N_ITEMS, dim=8, space=space, op_weights="edge").double()
+    assert shared.edge_ops(0, 1) is shared.edge_ops(0, 3)
+    assert separate.edge_ops(0, 1) is not separate.edge_ops(0, 3)
+    assert len(separate.op_sets) == len(space.edges) and len(shared.op_sets) == space.n_nodes
+    # a loss that reads edge 0 -> 1 only moves that edge's weights
+    graph = tiny_graph()
+    one_edge = torch.zeros(len(space.edges), len(space.ops), dtype=torch.float64)
+    one_edge[0, space.ops.index("gcn")] = 1
+    acts = torch.zeros(space.n_nodes, len(space.activations), dtype=torch.float64)
+    acts[:, space.activations.index("identity")] = 1
+    agg = torch.zeros(len(space.aggregations), dtype=torch.float64)
+    agg[space.aggregations.index("mean")] = 1
+    separate(graph, ArchWeights(one_edge, acts, agg)).sum().backward()
+    assert separate.edge_ops(0, 1)["gcn"].linear.weight.grad is not None
+    assert separate.edge_ops(0, 3)["gcn"].linear.weight.grad is None
+    with pytest.raises(ValueError, match="op_weights must be one of edge, node"):
+        Supernet(N_USERS, N_ITEMS, dim=8, op_weights="cell")
 
 
 def test_argmax_weights_follow_alpha():
@@ -71,8 +122,8 @@ def test_gdas_runs_only_the_sampled_ops(monkeypatch):
     graph = tiny_graph()
     model = Supernet(N_USERS, N_ITEMS, dim=8).double()
     calls = []
-    for node_ops in model.node_ops:
-        for name, op in node_ops.items():
+    for ops in model.op_sets:
+        for name, op in ops.items():
             op.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
     weights = model.arch_weights("gdas", tau=1.0)
     assert torch.all(weights.ops.sum(1) == 1)
