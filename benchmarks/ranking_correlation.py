@@ -1,5 +1,5 @@
 """How well the supernet ranks architectures: sample architectures of the search space (plus the
-built-in genotypes and the one the search derives), score each (a) by the trained supernet with
+built-in genotypes and the cells the search derives by argmax and by perturbation), score each (a) by the trained supernet with
 its inherited weights (one-hot α, validation Recall@20) and (b) by standalone training with the
 retraining defaults (early stopping, validation Recall@20), and report Kendall's τ and
 Spearman's ρ between the two with 95 % bootstrap intervals.
@@ -19,20 +19,17 @@ import random
 import time
 from pathlib import Path
 
-import torch
 
 from common import RESULTS, machine, save_table
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
 from evaluation.correlation import bootstrap_interval, kendall_tau, spearman_rho
-from evaluation.metrics import RankingEvaluator
 from runtime import checkpoint
 from runtime.config import RunConfig
 from runtime.files import write_json
 from runtime.jobs import run
-from supernet.derive import discretize, space_of
+from supernet.derive import discretize, discretize_by_perturbation
 from supernet.genotype import BUILTINS, Genotype, builtin, sample
-from supernet.model import ArchWeights, Supernet
+from supernet.oneshot import OneShot
+from supernet.space import space_of
 
 
 def architectures(space, dim, n, seed):
@@ -50,28 +47,18 @@ def architectures(space, dim, n, seed):
     return chosen
 
 
-@torch.no_grad()
-def one_shot_scores(search_dir, genotypes, k):
-    """Validation Recall@k in the supernet of SEARCH_DIR's checkpoint of each genotype and of
-    the one it derives, which is added to ``genotypes``; returns (scores, derived)."""
-    state = checkpoint.load(search_dir, "search")
-    config = RunConfig.from_dict(state["config"])
-    data = load_interactions(config.data, config.seed)
-    graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)
-    space = space_of(config)
-    supernet = Supernet(data.n_users, data.n_items, config.train.dim, space,
-                        config.train.gat_heads, config.train.gat_dropout,
-                        config.search.op_weights)
-    supernet.load_state_dict(state["model"])
-    supernet.eval()
-    evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, [k])
-    derived = discretize(ArchWeights.from_state_dict(state["model"]), space, config.train.dim)
+def one_shot_scores(search_dir, genotypes):
+    """Validation Recall@20 in the supernet of SEARCH_DIR of each genotype and of the cells the
+    search derives by argmax and by perturbation, which are added to ``genotypes``; returns
+    (scores, argmax cell, perturbation cell)."""
+    one_shot = OneShot.load(search_dir)
+    space, dim = one_shot.space, one_shot.supernet.dim
+    derived = discretize(one_shot.supernet.alphas(), space, dim)
+    perturbed = discretize_by_perturbation(one_shot.mixture(), one_shot.score, space, dim)
     genotypes[derived.short()] = derived
-    scores = {}
-    for name, genotype in genotypes.items():
-        reps = supernet(graph, ArchWeights.of_genotype(genotype, space, supernet.embedding))
-        scores[name] = evaluator(reps[:data.n_users], reps[data.n_users:])[f"recall@{k}"]
-    return scores, derived
+    genotypes[perturbed.short()] = perturbed
+    return ({name: one_shot.score_genotype(g) for name, g in genotypes.items()}, derived,
+            perturbed)
 
 
 def table(args, stem, done):
@@ -86,12 +73,14 @@ def table(args, stem, done):
         t_low, t_high = bootstrap_interval(kendall_tau, one_shot, alone, seed=args.seed)
         r_low, r_high = bootstrap_interval(spearman_rho, one_shot, alone, seed=args.seed)
         best_alone = max(names, key=lambda n: done["standalone"][n]["val"])
-        derived = search["derived"]
+        def alone_val(name):
+            return (f"{name} ({done['standalone'][name]['val']:.4f})"
+                    if name in done["standalone"] else name or "")
+
         rows.append((label, json.dumps(search["settings"]), len(names),
                      f"{tau:.3f} [{t_low:.2f}, {t_high:.2f}]",
-                     f"{rho:.3f} [{r_low:.2f}, {r_high:.2f}]", derived,
-                     f"{done['standalone'][derived]['val']:.4f}" if derived in done["standalone"]
-                     else "", f"{best_alone} ({done['standalone'][best_alone]['val']:.4f})",
+                     f"{rho:.3f} [{r_low:.2f}, {r_high:.2f}]", alone_val(search["derived"]),
+                     alone_val(search.get("derived_perturbation")), alone_val(best_alone),
                      f"{search['seconds']:.0f}"))
         ranked = sorted(names, key=lambda n: -done["standalone"][n]["val"])
         details += [f"**{label}**: one-shot / standalone validation Recall@20 per architecture "
@@ -101,10 +90,12 @@ def table(args, stem, done):
     save_table(stem, f"Supernet ranking vs standalone ranking on {args.dataset} (validation "
                      "Recall@20)",
                ("label", "search settings (beyond the defaults)", "architectures",
-                "Kendall τ [95 % CI]", "Spearman ρ [95 % CI]", "derived", "its standalone val",
+                "Kendall τ [95 % CI]", "Spearman ρ [95 % CI]",
+                "argmax-derived (standalone val)", "perturbation-derived (standalone val)",
                 "best standalone (val)", "search s"), rows,
                [f"Seed {args.seed}; {args.architectures} random architectures of the default "
-                "space plus the built-ins of its shape and each search's derived cell; standalone "
+                "space plus the built-ins of its shape and each search's derived cells (argmax "
+                "of α; perturbation: DARTS-PT's rule without fine-tuning); standalone "
                 "= train.py --genotype with the retraining defaults (early stopping on "
                 "validation). Intervals: percentile bootstrap over architectures, 2000 "
                 "resamples.", ""] + details)
@@ -156,13 +147,21 @@ def main():
         seconds = time.perf_counter() - start
         space = space_of(config)
         genotypes = architectures(space, config.train.dim, args.architectures, args.seed)
-        scores, derived = one_shot_scores(search_dir, genotypes, config.topk[0])
+        scores, derived, perturbed = one_shot_scores(search_dir, genotypes)
         done["searches"][args.label] = {"settings": settings, "one_shot": scores,
-                                        "derived": derived.short(), "seconds": seconds,
+                                        "derived": derived.short(),
+                                        "derived_perturbation": perturbed.short(),
+                                        "seconds": seconds,
                                         "genotypes": {n: g.to_dict() for n, g in
                                                       genotypes.items()}}
         save()
     search = done["searches"][args.label]
+    if "derived_perturbation" not in search:    # measured before the perturbation rule existed
+        genotypes = {n: Genotype.from_dict(g) for n, g in search["genotypes"].items()}
+        scores, _, perturbed = one_shot_scores(work / f"search-{args.label}", genotypes)
+        search.update(one_shot=scores, derived_perturbation=perturbed.short(),
+                      genotypes={n: g.to_dict() for n, g in genotypes.items()})
+        save()
     for name, genotype_dict in search["genotypes"].items():
         if name in done["standalone"]:
             continue

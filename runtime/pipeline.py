@@ -13,7 +13,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
-from supernet.derive import alternatives, derive, space_of
+from supernet.derive import alternatives, derive
+from supernet.space import space_of
 from supernet.genotype import BUILTINS, builtin
 from supernet.model import ArchWeights
 from training import selection

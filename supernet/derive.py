@@ -1,14 +1,20 @@
-"""From a search's α to a discrete architecture: the argmax rule (``discretize``) and the export
-of a search run directory to genotype.json with a picture (``derive``, behind derive.py)."""
+"""From a search to a discrete architecture: the argmax rule (``discretize``), DARTS-PT's
+perturbation rule (``discretize_by_perturbation``), and the export of a search run directory to
+genotype.json with a picture (``derive``, behind derive.py)."""
 import copy
 from pathlib import Path
+
+import torch
 
 from runtime import checkpoint
 from runtime.config import RunConfig
 from runtime.progress import log
 from .genotype import Genotype, NodeChoice
 from .model import ArchWeights
-from .space import SearchSpace
+from .oneshot import OneShot
+from .space import SearchSpace, space_of
+
+METHODS = ("argmax", "perturbation")
 
 
 def discretize(alphas: ArchWeights, space: SearchSpace, dim, inputs_per_node=1):
@@ -26,6 +32,40 @@ def discretize(alphas: ArchWeights, space: SearchSpace, dim, inputs_per_node=1):
                   for e in kept]
         nodes.append(NodeChoice(inputs, space.activations[int(probs.activations[j - 1].argmax())]))
     return Genotype(nodes, space.aggregations[int(probs.aggregation.argmax())], dim)
+
+
+def discretize_by_perturbation(mixture: ArchWeights, score, space: SearchSpace, dim,
+                               inputs_per_node=1):
+    """DARTS-PT's selection (Wang et al. 2021, "Rethinking architecture selection in
+    differentiable NAS"), without its fine-tuning between decisions: a choice is as strong as
+    the supernet's validation score drops when that choice alone is taken out of ``mixture``
+    (its weight set to 0). Per edge the op whose removal hurts most; per node the
+    ``inputs_per_node`` edges whose best op hurts most; per node the activation, and the
+    aggregation, likewise. α's magnitude, which the argmax rule reads, plays no part.
+    ``mixture``: the search's mixing weights; ``score``: ArchWeights -> float, higher is better.
+    """
+    base = score(mixture)
+
+    def drop(field, index):
+        weights = mixture.map(torch.clone)
+        getattr(weights, field)[index] = 0
+        return base - score(weights)
+
+    computed = [o for o, name in enumerate(space.ops) if name in space.computed_ops]
+    nodes = []
+    for j in range(1, space.n_nodes + 1):
+        best = {}   # edge -> (drop, op) of its strongest op
+        for e in space.incoming(j):
+            drops = [(drop("ops", (e, o)), -o) for o in computed]
+            strength, minus_o = max(drops)     # ties: the op listed first
+            best[e] = (strength, -minus_o)
+        kept = sorted(sorted(best, key=lambda e: -best[e][0])[:inputs_per_node])
+        activation = max(range(len(space.activations)),
+                         key=lambda a: (drop("activations", (j - 1, a)), -a))
+        nodes.append(NodeChoice([[space.edges[e][0], space.ops[best[e][1]]] for e in kept],
+                                space.activations[activation]))
+    aggregation = max(range(len(space.aggregations)), key=lambda a: (drop("aggregation", a), -a))
+    return Genotype(nodes, space.aggregations[aggregation], dim)
 
 
 def alternatives(alphas: ArchWeights, space: SearchSpace, dim, n):
@@ -65,14 +105,11 @@ def alternatives(alphas: ArchWeights, space: SearchSpace, dim, n):
     return [genotype for _, _, genotype in sorted(options, key=lambda t: (-float(t[0]), t[1]))[:n]]
 
 
-def space_of(config: RunConfig):
-    return SearchSpace(n_nodes=config.search.nodes, ops=tuple(config.search.ops))
-
-
-def derive(run_dir, out=None, inputs_per_node=1):
+def derive(run_dir, out=None, inputs_per_node=1, method="argmax"):
     """Read RUN_DIR's search checkpoint, write the derived genotype (default
     RUN_DIR/genotype.json) with its α, search config and dataset fingerprint, and the cell
-    picture beside it; returns the genotype."""
+    picture beside it; returns the genotype. ``method``: argmax of α, or perturbation (loads
+    the data and scores the supernet on validation; see ``discretize_by_perturbation``)."""
     run_dir = Path(run_dir)
     state = checkpoint.load(run_dir, "search")
     if state is None:
@@ -82,11 +119,19 @@ def derive(run_dir, out=None, inputs_per_node=1):
     config = RunConfig.from_dict(state["config"])
     space = space_of(config)
     alphas = ArchWeights.from_state_dict(state["model"])
-    genotype = discretize(alphas, space, config.train.dim, inputs_per_node)
+    if method == "argmax":
+        genotype = discretize(alphas, space, config.train.dim, inputs_per_node)
+    elif method == "perturbation":
+        one_shot = OneShot.load(run_dir)
+        genotype = discretize_by_perturbation(one_shot.mixture(), one_shot.score, space,
+                                              config.train.dim, inputs_per_node)
+    else:
+        raise ValueError(f"unknown derive method {method!r}; choose one of {', '.join(METHODS)}")
     genotype.provenance = {
         "alpha": alphas.softmax().to_record(space),
         "search": {"run_dir": str(run_dir), "epochs_completed": state["epoch"],
-                   "inputs_per_node": inputs_per_node, "config": state["config"]},
+                   "inputs_per_node": inputs_per_node, "method": method,
+                   "config": state["config"]},
         "dataset": state["dataset"],
         "gat_heads": config.train.gat_heads,
     }

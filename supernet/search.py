@@ -14,7 +14,8 @@ from runtime.progress import BatchProgress, format_seconds, log
 from training.fit import check_finite
 from training.losses import Loss
 from .architect import Architect
-from .derive import discretize, space_of
+from .derive import discretize
+from .space import space_of
 from .model import Supernet
 from .tensorboard import SearchLogger
 

@@ -40,3 +40,8 @@ class SearchSpace:
     def edge_name(self, edge):
         i, j = self.edges[edge]
         return f"{i}->{j}"
+
+
+def space_of(config):
+    """The search space a run's config (runtime.config.RunConfig) describes."""
+    return SearchSpace(n_nodes=config.search.nodes, ops=tuple(config.search.ops))

@@ -1,6 +1,6 @@
 """Ranking correlation (against naive formulas) and the one-shot view of a genotype: the
 supernet under ArchWeights.of_genotype computes what the standalone net computes with the
-supernet's weights."""
+supernet's weights; the perturbation rule of derive against a planted score."""
 import random
 
 import numpy as np
@@ -8,12 +8,16 @@ import pytest
 import torch
 
 from evaluation.correlation import average_ranks, bootstrap_interval, kendall_tau, spearman_rho
+from runtime.config import RunConfig
+from runtime.jobs import run
+from supernet.derive import derive, discretize, discretize_by_perturbation
 from supernet.genotype import Genotype, NodeChoice, sample
 from supernet.model import ArchWeights, Supernet
+from supernet.oneshot import OneShot
 from supernet.space import SearchSpace
 from training.net import StandaloneNet
 
-from helpers import N_ITEMS, N_USERS, tiny_graph
+from helpers import N_ITEMS, N_USERS, small_dataset, tiny_graph
 
 
 def naive_kendall(x, y):
@@ -115,3 +119,54 @@ def test_alternatives_differ_in_one_choice_and_follow_alpha():
     alphas.aggregation[:] = torch.tensor([5.0, 4.999, -3, -3][:len(space.aggregations)])
     top = alternatives(alphas, space, 8, 1)[0]
     assert top.aggregation == space.aggregations[1]
+
+
+def test_perturbation_keeps_the_choices_whose_removal_costs_most():
+    """A planted score, linear in the mixing weights (score = Σ w·value), so removing a choice
+    costs exactly w·value: the rule must pick the largest w·value per edge, node and
+    aggregation, where the argmax rule picks the largest w."""
+    space = SearchSpace(n_nodes=3)
+    gen = torch.Generator().manual_seed(0)
+    alphas = ArchWeights(torch.randn(len(space.edges), len(space.ops), generator=gen),
+                         torch.randn(space.n_nodes, len(space.activations), generator=gen),
+                         torch.randn(len(space.aggregations), generator=gen))
+    values = alphas.map(lambda a: torch.rand(a.shape, generator=gen))
+    mixture = alphas.softmax()
+
+    def score(weights):
+        return sum((w * v).sum().item() for w, v in zip(
+            (weights.ops, weights.activations, weights.aggregation),
+            (values.ops, values.activations, values.aggregation)))
+
+    got = discretize_by_perturbation(mixture, score, space, 8)
+    cost = mixture.map(lambda w: w.clone()).ops * values.ops
+    for j, node in enumerate(got.nodes, 1):
+        # naive: every (incoming edge, computed op) pair, the most costly one
+        pairs = [(cost[e, o].item(), space.edges[e][0], name) for e in space.incoming(j)
+                 for o, name in enumerate(space.ops) if name != "zero"]
+        _, source, op = max(pairs)
+        assert node.inputs == [[source, op]]
+        act_cost = (mixture.activations[j - 1] * values.activations[j - 1]).tolist()
+        assert node.activation == space.activations[act_cost.index(max(act_cost))]
+    agg_cost = (mixture.aggregation * values.aggregation).tolist()
+    assert got.aggregation == space.aggregations[agg_cost.index(max(agg_cost))]
+    assert got.short() != discretize(alphas, space, 8).short()   # the two rules differ here
+
+
+def test_one_shot_reloads_the_search_supernet_and_derive_by_perturbation(tmp_path):
+    """OneShot.load rebuilds the searched supernet: under the search's own mixture it scores
+    exactly the validation Recall the search reported; derive --method perturbation writes a
+    genotype of the space with its method on record."""
+    config = RunConfig.from_flat("search", dataset=str(small_dataset(tmp_path / "inter.txt")),
+                                 out=str(tmp_path / "run"), device="cpu", epochs=3, dim=8,
+                                 batch_size=32, warmup_epochs=1, nodes=2, gat_heads=2,
+                                 op_weights="edge")
+    results = run(config)
+    one_shot = OneShot.load(tmp_path / "run")
+    assert one_shot.score(one_shot.mixture()) == pytest.approx(results["val"]["recall@20"],
+                                                               abs=1e-12)
+    assert len(one_shot.evaluator.users) > 0
+    genotype = derive(tmp_path / "run", tmp_path / "pt.json", method="perturbation")
+    saved = Genotype.load(tmp_path / "pt.json")
+    assert saved.short() == genotype.short() and len(saved.nodes) == 2
+    assert saved.provenance["search"]["method"] == "perturbation"

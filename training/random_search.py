@@ -15,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from runtime import checkpoint
 from runtime.errors import ConfigError
 from runtime.progress import format_seconds, log
-from supernet.derive import space_of
+from supernet.space import space_of
 from supernet.search import check as search_check
 from supernet.genotype import Genotype, sample
 from .fit import fit
