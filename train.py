@@ -154,6 +154,10 @@ def search_flags(p):
                         "(default: %(default)s)")
     s.add_argument("--warmup-epochs", type=int, default=SEARCH.warmup_epochs,
                    help="epochs in which only the weights train (default: %(default)s)")
+    s.add_argument("--warmup-paths", action="store_true",
+                   help="in the warm-up, train each weight step on one uniformly sampled path "
+                        "(one input, op and activation per node, as SPOS) instead of the full "
+                        "mixture, so that every op's weights also work alone")
     s.add_argument("--arch-lr", type=float, default=SEARCH.arch_lr,
                    help="Adam learning rate of α (default: %(default)s)")
     s.add_argument("--arch-weight-decay", type=float, default=SEARCH.arch_weight_decay,

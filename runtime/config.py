@@ -40,6 +40,7 @@ class SearchConfig:
     op_weights: str = "node"           # node: sibling edges share op weights | edge: DARTS's own
     order: int = 1                     # 2: DARTS's unrolled hypergradient
     warmup_epochs: int = 5             # epochs in which only the weights train
+    warmup_paths: bool = False         # ... each step on one uniformly sampled path (SPOS)
     arch_lr: float = 3e-4              # DARTS's architecture optimizer: Adam(3e-4, (0.5, 0.999), 1e-3)
     arch_weight_decay: float = 1e-3
     unrolled_lr: Optional[float] = None   # xi of the second-order virtual step; None: train.lr

@@ -77,6 +77,21 @@ class ArchWeights:
         return cls(ops, activations, aggregation)
 
     @classmethod
+    def sample_path(cls, space, like):
+        """One uniformly sampled single-input architecture as mixing weights (SPOS's path):
+        per node one incoming edge and computed op, one activation; one aggregation. Draws from
+        torch's global generator, which checkpoints save."""
+        ops = like.new_zeros(len(space.edges), len(space.ops))
+        computed = [space.ops.index(name) for name in space.computed_ops]
+        for j in range(1, space.n_nodes + 1):
+            incoming = space.incoming(j)
+            edge = incoming[int(torch.randint(len(incoming), ()))]
+            ops[edge, computed[int(torch.randint(len(computed), ()))]] = 1
+        pick = lambda n: F.one_hot(torch.randint(n, ()), n).to(like)
+        activations = torch.stack([pick(len(space.activations)) for _ in range(space.n_nodes)])
+        return cls(ops, activations, pick(len(space.aggregations)))
+
+    @classmethod
     def from_state_dict(cls, state):
         """The raw α of a saved Supernet state dict."""
         return cls(state["alpha_ops"], state["alpha_activations"], state["alpha_aggregation"])
@@ -139,7 +154,10 @@ class Supernet(nn.Module):
 
     def arch_weights(self, strategy="darts", tau=1.0):
         """darts: softmax of alpha; gdas: hard Gumbel-softmax sample (straight-through);
-        argmax: the one-hot of the current best choice (no gradient)."""
+        argmax: the one-hot of the current best choice (no gradient); path: a uniformly
+        sampled single path, whatever α says (no gradient to α)."""
+        if strategy == "path":
+            return ArchWeights.sample_path(self.space, self.embedding.detach())
         if strategy == "darts":
             return self.alphas().softmax()
         if strategy == "gdas":

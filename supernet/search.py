@@ -131,9 +131,10 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     train_sampler, val_sampler = samplers
     tau = gumbel_tau(s, epoch)
     loss = Loss.of(config.train, search=True)
-    loss_fn = partial(_batch_loss, model, graph, loss, s.strategy, tau)
-    architect.loss_fn = loss_fn
     search_alpha = epoch >= s.warmup_epochs
+    strategy = "path" if s.warmup_paths and not search_alpha else s.strategy
+    loss_fn = partial(_batch_loss, model, graph, loss, strategy, tau)
+    architect.loss_fn = loss_fn
     model.train()
     val_batches = _cycle(val_sampler, config.train.batch_size, device, loss.shared_negatives)
     train_total = torch.zeros((), device=device)

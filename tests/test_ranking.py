@@ -170,3 +170,24 @@ def test_one_shot_reloads_the_search_supernet_and_derive_by_perturbation(tmp_pat
     saved = Genotype.load(tmp_path / "pt.json")
     assert saved.short() == genotype.short() and len(saved.nodes) == 2
     assert saved.provenance["search"]["method"] == "perturbation"
+
+
+def test_sampled_paths_are_single_input_architectures_drawn_uniformly():
+    space = SearchSpace(n_nodes=3)
+    torch.manual_seed(0)
+    like = torch.zeros(1, dtype=torch.float64)
+    counts = torch.zeros(len(space.edges), len(space.ops))
+    draws = 3000
+    for _ in range(draws):
+        weights = ArchWeights.sample_path(space, like)
+        for j in range(1, space.n_nodes + 1):    # one (edge, computed op) into every node
+            incoming = weights.ops[space.incoming(j)]
+            assert incoming.sum() == 1 and incoming[:, space.ops.index("zero")].sum() == 0
+        assert torch.equal(weights.activations.sum(1), torch.ones(space.n_nodes, dtype=like.dtype))
+        assert weights.aggregation.sum() == 1 and weights.ops.dtype == like.dtype
+        counts += weights.ops
+    # node j has j incoming edges and 5 computed ops: each pair has probability 1 / (5 j)
+    for e, (_, j) in enumerate(space.edges):
+        for o, name in enumerate(space.ops):
+            want = 0 if name == "zero" else draws / (len(space.computed_ops) * j)
+            assert abs(counts[e, o] - want) <= 4 * max(want, 1) ** 0.5, (e, name)

@@ -45,9 +45,11 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.mark.parametrize("strategy", ["darts", "gdas"])
-def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy):
-    run(small_config(tmp_path, "straight", strategy=strategy))
+@pytest.mark.parametrize("strategy, paths", [("darts", False), ("gdas", False),
+                                             ("darts", True)])
+def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy, paths):
+    settings = dict(strategy=strategy, warmup_paths=paths, warmup_epochs=3 if paths else 1)
+    run(small_config(tmp_path, "straight", **settings))
     real_save = search_module.checkpoint.save
 
     def save_then_stop(run_dir, kind, **state):   # the process dies right after epoch 2's checkpoint
@@ -57,9 +59,9 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy):
 
     monkeypatch.setattr(search_module.checkpoint, "save", save_then_stop)
     with pytest.raises(Interrupted):
-        run(small_config(tmp_path, "split", strategy=strategy))
+        run(small_config(tmp_path, "split", **settings))
     monkeypatch.setattr(search_module.checkpoint, "save", real_save)
-    resumed = run(small_config(tmp_path, "split", strategy=strategy), resume=True)
+    resumed = run(small_config(tmp_path, "split", **settings), resume=True)
     assert_same_state(checkpoint_of(tmp_path / "straight"), checkpoint_of(tmp_path / "split"))
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
     assert straight["genotype"] == resumed["genotype"]
