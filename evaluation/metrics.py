@@ -126,7 +126,9 @@ def cold_start(data):
 def score_test(reps, data, config, device):
     """Test metrics of representations (N, d), users first: training and validation items
     masked, users without either ranked by popularity, as recommend.py serves them. Every mode
-    scores test with this, once, at the end of a run."""
+    scores test with this, once, at the end of a run; None for data without a test split."""
+    if not len(data.test):
+        return None
     cold, popularity = cold_start(data)
     evaluator = RankingEvaluator(data.test, [data.train, data.val], data.n_users, data.n_items,
                                  config.topk, config.eval_chunk_size, device, cold, popularity)

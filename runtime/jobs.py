@@ -44,10 +44,12 @@ def run_dir(config: RunConfig):
     return path
 
 
-def run(config: RunConfig, resume=False):
+def run(config: RunConfig, resume=False, read_test=True):
     """Search, random search or retraining, as ``config.mode`` says (continuing the checkpoint
     in the run directory when ``resume``); returns the results dict also written to
-    RUN_DIR/results.json. The data are read and checked before anything is written."""
+    RUN_DIR/results.json. The data are read and checked before anything is written. The
+    searches before a selection (``--then-select``, or ``read_test`` False) never see the test
+    split: test is scored once, by the final retraining."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     out = run_dir(config)
@@ -56,6 +58,8 @@ def run(config: RunConfig, resume=False):
                           "choose another --out")
     data = load_interactions(config.data, config.seed)
     log.info(data.summary())
+    if not read_test or (config.mode == "search" and config.search.then_select):
+        data = data.without_test()
     check, job = JOBS[config.mode]
     check(config, data)
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)

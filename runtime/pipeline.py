@@ -58,7 +58,7 @@ def search_select_retrain(config, first_dir, run, device):
             log.info(f"search with seed {config.seed + seed_offset} in {search_dir}")
             run(replace(config, seed=config.seed + seed_offset, out=str(search_dir),
                         search=replace(config.search, then_select=False)),
-                resume=(search_dir / checkpoint.CHECKPOINT).exists())
+                resume=(search_dir / checkpoint.CHECKPOINT).exists(), read_test=False)
     return select_and_retrain(config, candidates(config, dirs), first_dir, run, device)
 
 

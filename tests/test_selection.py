@@ -143,6 +143,8 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     assert test_rows == 0 and val_rows > 0                 # the stage never sees test
     assert 2 * 6 <= n_candidates <= 2 * 9 and n_candidates % 2 == 0
     assert (out / "search-seed1" / "genotype.json").exists()
+    for search_dir in (out, out / "search-seed1"):          # the searches never score test
+        assert json.loads((search_dir / "results.json").read_text())["test"] is None
     record = json.loads((out / "selection" / "selection.json").read_text())
     assert [r["epochs"] for r in record["rounds"]] == [1, 3][:len(record["rounds"])]
     winner = record["candidates"][record["winner"]]
