@@ -4,9 +4,10 @@ Every cell edge i -> j mixes all candidate ops with its own architecture weights
 *parameters* live is a choice (``op_weights``):
 
 - ``edge`` (DARTS): every edge has its own copy of every op, as the derived architecture will.
-- ``node``: the edges leaving the same node share one copy; each op runs once per source node
-  (K runs instead of K(K+1)/2), which is cheaper but couples sibling edges: one edge's gradient
-  moves the weights another edge's α is judged by.
+- ``node`` (the default): the edges leaving the same node share one copy; each op runs once
+  per source node (K runs instead of K(K+1)/2). It couples sibling edges (one edge's gradient
+  moves the weights another edge's α is judged by), yet on ml-100k it ranks architectures
+  better than ``edge`` (benchmarks/results/ranking_correlation_ml100k.md).
 
 Either way the adjacency products of a node's state are computed once and shared by its edges,
 and a derived architecture is retrained from scratch with its own weights for every kept edge.
@@ -119,7 +120,7 @@ class Supernet(nn.Module):
         self.n_users, self.n_items, self.dim, self.space = n_users, n_items, dim, space
         self.embedding = nn.Parameter(torch.empty(n_users + n_items, dim))
         # owner of each edge's op weights: the edge itself, or its source node
-        self.owner = ([e for e in range(len(space.edges))] if op_weights == "edge"
+        self.owner = (list(range(len(space.edges))) if op_weights == "edge"
                       else [i for i, _ in space.edges])
         self.op_sets = nn.ModuleList(
             nn.ModuleDict({name: make_op(name, dim, gat_heads, gat_dropout)
