@@ -10,6 +10,7 @@ from runtime.errors import DataError, exit_status
 from runtime.jobs import run
 from runtime.progress import set_threads, setup_logging
 from supernet.genotype import HYPERPARAMETERS
+from supernet.model import OP_WEIGHTS
 from training.losses import LOSSES
 
 RUN, TRAIN, SEARCH, RETRAIN = RunConfig(), TrainConfig(), SearchConfig(), RetrainConfig()
@@ -117,7 +118,7 @@ def search_flags(p):
     s.add_argument("--strategy", choices=("darts", "gdas", "random"), default=SEARCH.strategy,
                    help="random: sample and retrain architectures, needs --trials or "
                         "--budget-seconds (default: %(default)s)")
-    s.add_argument("--op-weights", choices=("node", "edge"), default=SEARCH.op_weights,
+    s.add_argument("--op-weights", choices=OP_WEIGHTS, default=SEARCH.op_weights,
                    help="supernet op weights: one copy per source node, shared by its edges, "
                         "or one per edge as in DARTS (default: %(default)s)")
     s.add_argument("--then-retrain", action="store_true",

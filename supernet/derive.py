@@ -21,7 +21,7 @@ def discretize(alphas: ArchWeights, space: SearchSpace, dim, inputs_per_node=1):
     """Per node keep the ``inputs_per_node`` incoming edges whose strongest computed op (never
     ``zero``) weighs most, each with that op; argmax for activation and aggregation."""
     probs = alphas.map(lambda a: a.detach().float().cpu()).softmax()
-    computed = [o for o, name in enumerate(space.ops) if name in space.computed_ops]
+    computed = space.computed_op_indices
     op_probs = probs.ops[:, computed]
     nodes = []
     for j in range(1, space.n_nodes + 1):
@@ -51,7 +51,7 @@ def discretize_by_perturbation(mixture: ArchWeights, score, space: SearchSpace, 
         getattr(weights, field)[index] = 0
         return base - score(weights)
 
-    computed = [o for o, name in enumerate(space.ops) if name in space.computed_ops]
+    computed = space.computed_op_indices
     nodes = []
     for j in range(1, space.n_nodes + 1):
         best = {}   # edge -> (drop, op) of its strongest op
@@ -75,7 +75,7 @@ def alternatives(alphas: ArchWeights, space: SearchSpace, dim, n):
     replaces, in the same distribution."""
     probs = alphas.map(lambda a: a.detach().float().cpu()).softmax()
     best = discretize(alphas, space, dim)
-    computed = [o for o, name in enumerate(space.ops) if name in space.computed_ops]
+    computed = space.computed_op_indices
     options = []
 
     def option(ratio, change):
@@ -122,7 +122,7 @@ def derive(run_dir, out=None, inputs_per_node=1, method="argmax"):
     if method == "argmax":
         genotype = discretize(alphas, space, config.train.dim, inputs_per_node)
     elif method == "perturbation":
-        one_shot = OneShot.load(run_dir)
+        one_shot = OneShot.from_state(state, run_dir)
         genotype = discretize_by_perturbation(one_shot.mixture(), one_shot.score, space,
                                               config.train.dim, inputs_per_node)
     else:

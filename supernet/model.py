@@ -83,7 +83,7 @@ class ArchWeights:
         per node one incoming edge and computed op, one activation; one aggregation. Draws from
         torch's global generator, which checkpoints save."""
         ops = like.new_zeros(len(space.edges), len(space.ops))
-        computed = [space.ops.index(name) for name in space.computed_ops]
+        computed = space.computed_op_indices
         for j in range(1, space.n_nodes + 1):
             incoming = space.incoming(j)
             edge = incoming[int(torch.randint(len(incoming), ()))]

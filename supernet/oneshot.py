@@ -23,10 +23,14 @@ class OneShot:
     @classmethod
     def load(cls, run_dir, device="cpu"):
         """The supernet of RUN_DIR's search checkpoint on the data it was searched on."""
-        run_dir = Path(run_dir)
-        state = checkpoint.load(run_dir, "search", device)
+        state = checkpoint.load(Path(run_dir), "search", device)
         if state is None:
             raise checkpoint.CheckpointError(f"{run_dir}: no {checkpoint.CHECKPOINT} of a search")
+        return cls.from_state(state, run_dir, device)
+
+    @classmethod
+    def from_state(cls, state, run_dir, device="cpu"):
+        """The same from a search checkpoint already read (``state``) from RUN_DIR."""
         config = RunConfig.from_dict(state["config"])
         data = load_interactions(config.data, config.seed)
         if data.fingerprint != state["dataset"]["fingerprint"]:

@@ -29,6 +29,11 @@ class SearchSpace:
         return tuple(op for op in self.ops if op != NO_EDGE)
 
     @property
+    def computed_op_indices(self):
+        """Positions in ``ops`` of the computed ops."""
+        return [o for o, name in enumerate(self.ops) if name in self.computed_ops]
+
+    @property
     def edges(self):
         """(source, target) of every cell edge, grouped by target: (0,1), (0,2), (1,2), (0,3), ..."""
         return [(i, j) for j in range(1, self.n_nodes + 1) for i in range(j)]
