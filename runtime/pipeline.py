@@ -5,6 +5,7 @@ settings -> successive halving on validation -> the winner retrained fully, test
 Layout of RUN_DIR: the first search itself, search-seed<S>/ for the others, selection/ (the
 candidates, every round, the winner's genotype.json, TensorBoard curves of every candidate),
 retrain/ (the final training and its results.json)."""
+import json
 import random
 import time
 from dataclasses import replace
@@ -15,7 +16,7 @@ from data.graph import BipartiteGraph
 from data.interactions import load_interactions
 from supernet.derive import alternatives, derive
 from supernet.space import space_of
-from supernet.genotype import BUILTINS, builtin
+from supernet.genotype import BUILTINS, Genotype, builtin
 from supernet.model import ArchWeights
 from training import selection
 from . import checkpoint
@@ -65,10 +66,37 @@ def search_select_retrain(config, first_dir, run, device):
 def select_and_retrain(config, pool, out, run, device):
     """The selection stage over ``pool`` (genotypes with their settings) in OUT/selection, then
     the winner's full retraining in OUT/retrain; returns the retraining's results with what the
-    selection did. Also how a benchmark tunes one cell: a pool of that cell with many settings."""
-    select_dir = out / "selection"
+    selection did. Also how a benchmark tunes one cell: a pool of that cell with many settings.
+
+    The retraining continues the winner's training from the selection: a fresh retraining would
+    start with the same seed, weights and batches, so the epochs the selection trained are not
+    trained twice. A finished selection (selection.json, and the retraining's checkpoint) is not
+    run again when the job is resumed."""
+    select_dir, retrain_dir = out / "selection", out / "retrain"
+    if (select_dir / "selection.json").exists() and (retrain_dir / checkpoint.CHECKPOINT).exists():
+        log.info(f"selection: done before ({select_dir / 'selection.json'})")
+        record = json.loads((select_dir / "selection.json").read_text())
+        winner = Genotype.load(select_dir / "genotype.json")
+    else:
+        record, winner = _select(config, pool, select_dir, retrain_dir, device)
+    final = selection.candidate_config(config, winner)
+    results = run(replace(final, mode="retrain", out=str(retrain_dir),
+                          retrain=replace(config.retrain, genotype=str(select_dir / "genotype.json")),
+                          search=replace(config.search, then_select=False)),
+                  resume=True)
+    return {**results, "selection": {"winner": winner.short(), "dim": winner.dim,
+                                     "hyperparameters": winner.hyperparameters,
+                                     "candidates": len(record["candidates"]),
+                                     "seconds": record["seconds"]}}
+
+
+def _select(config, pool, select_dir, retrain_dir, device):
+    """Successive halving over ``pool`` on the data without its test split; writes
+    selection.json, the winner's genotype.json and, as RETRAIN_DIR's checkpoint, the winner's
+    training state. Returns (the selection record, the winning genotype)."""
     started = time.perf_counter()
-    data = load_interactions(config.data, config.seed).without_test()
+    full = load_interactions(config.data, config.seed)
+    data = full.without_test()
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
     s = config.select
     log.info(f"selection: {len(pool)} candidates, successive halving from {s.first_epochs} to "
@@ -84,17 +112,11 @@ def select_and_retrain(config, pool, out, run, device):
                           "scores": {str(c): v for c, v in r.scores.items()}}
                          for r in found.rounds],
               "winner": found.winner, "seconds": time.perf_counter() - started}
-    write_json(select_dir / "selection.json", record)
     winner.save(select_dir / "genotype.json")
+    checkpoint.save(retrain_dir, "retrain", phase="select", fit=found.winner_state,
+                    dataset=full.record())
+    write_json(select_dir / "selection.json", record)
     log.info(f"selection: winner {winner.short()} dim {winner.dim} {winner.hyperparameters} "
              f"(val recall@{k} {found.rounds[-1].scores[found.winner]:.4f}) in "
-             f"{format_seconds(record['seconds'])}")
-    final = selection.candidate_config(config, winner)
-    retrain_dir = out / "retrain"
-    results = run(replace(final, mode="retrain", out=str(retrain_dir),
-                          retrain=replace(config.retrain, genotype=str(select_dir / "genotype.json")),
-                          search=replace(config.search, then_select=False)),
-                  resume=(retrain_dir / checkpoint.CHECKPOINT).exists())
-    return {**results, "selection": {"winner": winner.short(), "dim": winner.dim,
-                                     "hyperparameters": winner.hyperparameters,
-                                     "candidates": len(pool), "seconds": record["seconds"]}}
+             f"{format_seconds(record['seconds'])}; its retraining continues from there")
+    return record, winner

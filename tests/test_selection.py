@@ -131,6 +131,14 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
         return real_select(genotypes, data, *args, **kwargs)
 
     monkeypatch.setattr(pipeline.selection, "select", spying_select)
+    from training import retrain
+    resumed_at, real_fit = [], retrain.fit
+
+    def spying_fit(*args, resume=None, **kwargs):
+        resumed_at.append(None if resume is None else resume["progress"]["epoch"])
+        return real_fit(*args, resume=resume, **kwargs)
+
+    monkeypatch.setattr(retrain, "fit", spying_fit)
     out = tmp_path / "run"
     flags = ["--dataset", str(small_dataset(tmp_path / "inter.txt")), "--then-select",
              "--search-seeds", "2", "--alternatives", "1", "--settings-samples", "1",
@@ -155,3 +163,17 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     for name, value in winner["hyperparameters"].items():
         assert retrain_config["train"][name] == value
     assert results["test"] is not None                    # scored once, at the very end
+    # the retraining continued the winner's selection epochs: it equals a fresh retraining of the
+    # winner's genotype file (same seed, weights and batches)
+    last_round = record["rounds"][-1]["epochs"]
+    assert resumed_at == [len(results["history"][:last_round])] and resumed_at[0] >= 1
+    fresh_dir = tmp_path / "fresh"
+    assert train.main(["--dataset", flags[1], "--genotype", str(out / "selection" / "genotype.json"),
+                       "--patience", "1", "--gat-heads", "2", "--batch-size", "64",
+                       "--device", "cpu", "--out", str(fresh_dir)]) == 0
+    fresh = json.loads((fresh_dir / "results.json").read_text())
+    without_time = lambda history: [{k: v for k, v in h.items() if k != "seconds"}
+                                    for h in history]
+    assert without_time(results["history"]) == without_time(fresh["history"])
+    assert (results["epoch"], results["val"], results["test"]) == \
+        (fresh["epoch"], fresh["val"], fresh["test"])

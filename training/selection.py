@@ -53,10 +53,12 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
 
 @dataclass
 class Selection:
-    """What the selection stage found: the winner, every round, each candidate's history."""
+    """What the selection stage found: the winner, every round, each candidate's history, and
+    the winner's training state (``fit``'s resume state: the final retraining continues it)."""
     winner: int
     rounds: Sequence[Round]
     histories: dict                   # candidate index -> per-epoch records of its training
+    winner_state: Optional[dict] = None
 
 
 def candidate_config(config, genotype):
@@ -93,7 +95,8 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
 
     rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
                                 budget_seconds)
-    return Selection(rounds[-1].kept[0], rounds, histories)
+    winner = rounds[-1].kept[0]
+    return Selection(winner, rounds, histories, states[winner])
 
 
 # what the selection stage draws training settings from (genotype.dim and its hyper-parameters)
