@@ -150,6 +150,9 @@ def search_flags(p):
                         "(default: none)")
     s.add_argument("--trials", type=int, help="random search: architectures to try")
     s.add_argument("--budget-seconds", type=float, help="random search: wall-clock budget")
+    s.add_argument("--sample-settings", action="store_true",
+                   help="random search: each trial also draws width, lr, L2, loss, temperature "
+                        "and negatives (the settings --then-select searches)")
     s.add_argument("--order", type=int, choices=(1, 2), default=SEARCH.order,
                    help="1: first-order α gradient; 2: DARTS's unrolled gradient "
                         "(default: %(default)s)")

@@ -1,46 +1,70 @@
-"""Quality on ml-100k: test Recall@20 / NDCG@20 (mean ± std over seeds) of the searched
-architectures (first order, second order, GDAS), random search at the first-order pipeline's
-wall budget, and every built-in genotype, each retrained with the same protocol.
+"""Quality on ml-100k and on a 20 % user sample of Gowalla: test Recall@20 / NDCG@20 (mean ± std
+over seeds) of
+
+- the full pipeline (`train.py --then-select`: search, selection, final retraining);
+- every built-in genotype with the default recipe;
+- every built-in tuned by the same selection stage over the same training settings, at the
+  pipeline's wall budget (its pool is that one cell with the run's settings and random ones,
+  as many candidates as the pipeline's pool scaled by (search + selection) / selection seconds,
+  and the halving stops after the round that passes the pipeline's search + selection time);
+- random search over the same joint space (`--strategy random --sample-settings`: random cells,
+  each with random training settings, fully trained one after another) at the pipeline's wall
+  budget;
+- the plain search → derive → retrain chain (`--then-retrain`; first order, second order, GDAS),
+  and random search over cells alone (`--strategy random`) at its budget.
+
+`--dataset gowalla-20pct` is LightGCN's Gowalla split restricted to 20 % of its users, drawn with
+seed 0 (benchmarks/common.gowalla_sample); the run seeds only change initialization, sampling
+and the validation slice.
 
 Every finished job is saved at once to benchmarks/results/quality_<dataset>.json, so a run that
 is cut off keeps what it measured and a rerun skips it (a job that was cut off starts again);
-the markdown table is rewritten after each job. Jobs run one after another (parallel runs on two cores distort every timing).
+the markdown table is rewritten after each job. Jobs run one after another (parallel runs on
+two cores distort every timing, and the budgets are wall times).
 """
 import argparse
 import json
+import random
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, machine, save_table
-from runtime.config import RetrainConfig, RunConfig, TrainConfig
+from common import RESULTS, gowalla_sample, machine, save_table
+from runtime.config import RunConfig, TrainConfig
 from runtime.files import write_json
-from runtime.jobs import run
+from runtime.jobs import resolve_device, run
+from runtime.pipeline import select_and_retrain
 from supernet.derive import derive
-from supernet.genotype import BUILTINS, Genotype
+from supernet.genotype import BUILTINS, Genotype, builtin
+from training import selection
 from training.losses import Loss
 
+DATASETS = {"ml-100k": lambda: "ml-100k", "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
+PIPELINE = "pipeline (--then-select)"
 SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             "search, GDAS": dict(strategy="gdas")}
-RETRAIN_EPOCHS = RetrainConfig().epochs
+ROWS = ([PIPELINE] + [f"built-in {name}" for name in BUILTINS]
+        + [f"built-in {name}, tuned" for name in BUILTINS] + ["random search, pipeline budget"]
+        + list(SEARCHES) + ["random search, order-1 budget"])
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--dataset", default="ml-100k")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="ml-100k", choices=sorted(DATASETS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--work", default="runs/quality", help="where the run directories go")
-    p.add_argument("--systems", nargs="+", metavar="ROW",
-                   help="only these rows, e.g. 'search, order 1' 'built-in lightgcn' (default: all)")
-    p.add_argument("--name", help="results file stem (default: quality_<dataset>)")
+    p.add_argument("--rows", nargs="+", metavar="ROW", choices=ROWS,
+                   help="only these rows, e.g. 'pipeline (--then-select)' 'built-in lightgcn' "
+                        "(default: all, in the order of ROWS)")
+    p.add_argument("--device", default="cpu")
     args = p.parse_args()
-    stem = args.name or f"quality_{args.dataset.replace('-', '')}"
+    stem = f"quality_{args.dataset.replace('-', '')}"
     store = RESULTS / f"{stem}.json"
-    wanted = lambda row: args.systems is None or row in args.systems
     done = json.loads(store.read_text()) if store.exists() else {"jobs": {}}
-    work = Path(args.work)
+    dataset = DATASETS[args.dataset]()
+    work = Path(args.work) / args.dataset
 
     def record(key, value):
         done["jobs"][key] = value
@@ -49,46 +73,106 @@ def main():
         table(args.dataset, stem, done)
 
     for seed in args.seeds:
-        common = dict(dataset=args.dataset, seed=seed, device="cpu")
-
-        def retrain(genotype, out):
-            config = RunConfig.from_flat("retrain", out=str(out), genotype=str(genotype), **common)
-            start = time.perf_counter()
-            results = run(config)
-            return results, time.perf_counter() - start
-
-        for name, settings in SEARCHES.items():
-            key = f"{name} | {seed}"
-            if key in done["jobs"] or not wanted(name):
+        common = dict(dataset=dataset, seed=seed, device=args.device)
+        for row in args.rows or ROWS:
+            key = f"{row} | {seed}"
+            if key in done["jobs"]:
                 continue
-            out = fresh(work / f"{name.replace(', ', '-').replace(' ', '')}-seed{seed}")
+            out = fresh(work / f"{slug(row)}-seed{seed}")
             start = time.perf_counter()
-            run(RunConfig.from_flat("search", out=str(out / "search"), **settings, **common))
-            search_s = time.perf_counter() - start
-            genotype = derive(out / "search")
-            results, retrain_s = retrain(out / "search" / "genotype.json", out / "retrain")
-            record(key, {"test": results["test"], "val": results["val"],
-                         "search_seconds": search_s, "retrain_seconds": retrain_s,
-                         "genotype": genotype.short()})
-        key = f"random search, same budget | {seed}"
-        if key not in done["jobs"] and wanted("random search, same budget"):
-            first = done["jobs"][f"search, order 1 | {seed}"]
-            budget = first["search_seconds"] + first["retrain_seconds"]
-            start = time.perf_counter()
-            out = fresh(work / f"random-seed{seed}")
-            results = run(RunConfig.from_flat("random_search", out=str(out),
-                                              budget_seconds=budget, **common))
-            record(key, {"test": results["test"], "val": results["val"],
-                         "search_seconds": time.perf_counter() - start, "retrain_seconds": 0,
-                         "budget_seconds": budget, "trials": len(results["trials"]),
-                         "genotype": Genotype.from_dict(results["genotype"]).short()})
-        for name in BUILTINS:
-            key = f"built-in {name} | {seed}"
-            if key in done["jobs"] or not wanted(f"built-in {name}"):
+            job = JOBS[kind(row)](row, out, common, done["jobs"], seed)
+            if job is None:
+                print(f"skipped {key}: it needs a row of this seed that is not measured yet")
                 continue
-            results, retrain_s = retrain(name, fresh(work / f"{name}-seed{seed}"))
-            record(key, {"test": results["test"], "val": results["val"], "search_seconds": 0,
-                         "retrain_seconds": retrain_s, "genotype": name})
+            record(key, {**job, "wall_seconds": time.perf_counter() - start})
+
+
+def kind(row):
+    for prefix in (PIPELINE, "random search, pipeline", "random search, order-1", "search, "):
+        if row.startswith(prefix):
+            return prefix
+    return "tuned" if row.endswith(", tuned") else "built-in"
+
+
+def summary(results):
+    return {"test": results["test"], "val": results["val"]}
+
+
+def pipeline_job(row, out, common, jobs, seed):
+    results = run(RunConfig.from_flat("search", then_select=True, out=str(out), **common))
+    search = json.loads((out / "results.json").read_text())
+    retrain = json.loads((out / "retrain" / "results.json").read_text())
+    chosen = results["selection"]
+    return {**summary(results), "search_seconds": search["wall_seconds"],
+            "selection_seconds": chosen["seconds"], "retrain_seconds": retrain["wall_seconds"],
+            "candidates": chosen["candidates"],
+            "genotype": f"{chosen['winner']}; dim {chosen['dim']}; "
+                        + json.dumps(chosen["hyperparameters"], sort_keys=True)}
+
+
+def builtin_job(row, out, common, jobs, seed):
+    name = row.removeprefix("built-in ")
+    results = run(RunConfig.from_flat("retrain", out=str(out), genotype=name, **common))
+    return {**summary(results), "genotype": name}
+
+
+def tuned_job(row, out, common, jobs, seed):
+    """One built-in through the selection stage at the pipeline's budget (see the docstring)."""
+    pipeline = jobs.get(f"{PIPELINE} | {seed}")
+    if pipeline is None:
+        return None
+    name = row.removeprefix("built-in ").removesuffix(", tuned")
+    before_retrain = pipeline["search_seconds"] + pipeline["selection_seconds"]
+    n = round(pipeline["candidates"] * before_retrain / pipeline["selection_seconds"])
+    config = RunConfig.from_flat("search", selection_seconds=before_retrain, **common)
+    cell = builtin(name, config.train.dim, config.search.nodes)
+    rng = random.Random(seed)
+    pool = [selection.with_settings(cell, rng if k else None) for k in range(n)]
+    results = select_and_retrain(config, pool, out, run, resolve_device(common["device"]))
+    chosen = results["selection"]
+    return {**summary(results), "candidates": n, "selection_seconds": chosen["seconds"],
+            "genotype": f"{name}; dim {chosen['dim']}; "
+                        + json.dumps(chosen["hyperparameters"], sort_keys=True)}
+
+
+def random_job(row, out, common, jobs, seed):
+    """--strategy random with the wall time of the pipeline (drawing training settings too, as
+    the pipeline does) or of the order-1 chain (cells alone, as that chain)."""
+    joint = "pipeline" in row
+    budget_from = PIPELINE if joint else "search, order 1"
+    first = jobs.get(f"{budget_from} | {seed}")
+    if first is None:
+        return None
+    budget = first["wall_seconds"]
+    results = run(RunConfig.from_flat("random_search", out=str(out), budget_seconds=budget,
+                                      sample_settings=joint, **common))
+    return {**summary(results), "budget_seconds": budget, "trials": len(results["trials"]),
+            "genotype": describe(Genotype.from_dict(results["genotype"]))}
+
+
+def search_job(row, out, common, jobs, seed):
+    """The plain chain: a search, derive, retrain the derived cell with the run's settings."""
+    start = time.perf_counter()
+    run(RunConfig.from_flat("search", out=str(out / "search"), **SEARCHES[row], **common))
+    search_s = time.perf_counter() - start
+    genotype = derive(out / "search")
+    results = run(RunConfig.from_flat("retrain", out=str(out / "retrain"),
+                                      genotype=str(out / "search" / "genotype.json"), **common))
+    return {**summary(results), "search_seconds": search_s, "genotype": genotype.short()}
+
+
+JOBS = {PIPELINE: pipeline_job, "built-in": builtin_job, "tuned": tuned_job,
+        "random search, pipeline": random_job, "random search, order-1": random_job,
+        "search, ": search_job}
+
+
+def describe(genotype):
+    return f"{genotype.short()}; dim {genotype.dim}; " + json.dumps(genotype.hyperparameters,
+                                                                  sort_keys=True)
+
+
+def slug(row):
+    return "".join(c if c.isalnum() else "-" for c in row).strip("-").replace("--", "-")
 
 
 def fresh(path):
@@ -98,35 +182,51 @@ def fresh(path):
     return path
 
 
+def chosen(jobs):
+    """What each seed's job chose: once when every seed chose the same."""
+    values = {seed: job["genotype"] for seed, job in sorted(jobs.items())}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return "<br>".join(f"seed {seed}: {value}" for seed, value in values.items())
+
+
 def table(dataset, stem, done):
     groups = {}
     for key, job in done["jobs"].items():
-        name = key.split(" | ")[0]
-        groups.setdefault(name, []).append(job)
+        name, seed = key.split(" | ")
+        groups.setdefault(name, {})[seed] = job
+    baseline = groups.get("built-in lightgcn", {})
     rows = []
-    for name, jobs in groups.items():
-        recall = np.array([j["test"]["recall@20"] for j in jobs])
-        ndcg = np.array([j["test"]["ndcg@20"] for j in jobs])
-        val = np.array([j["val"]["recall@20"] for j in jobs])
+    for name in [r for r in ROWS if r in groups]:
+        jobs = groups[name]
+        recall = np.array([j["test"]["recall@20"] for j in jobs.values()])
+        ndcg = np.array([j["test"]["ndcg@20"] for j in jobs.values()])
+        val = np.array([j["val"]["recall@20"] for j in jobs.values()])
+        ratios = [j["test"]["recall@20"] / baseline[s]["test"]["recall@20"]
+                  for s, j in jobs.items() if s in baseline]
         rows.append((name, len(jobs), f"{recall.mean():.4f} ± {recall.std():.4f}",
+                     f"{np.mean(ratios):.3f}" if ratios else "–",
                      f"{ndcg.mean():.4f} ± {ndcg.std():.4f}", f"{val.mean():.4f}",
-                     f"{np.mean([j['search_seconds'] for j in jobs]):.0f}",
-                     f"{np.mean([j['retrain_seconds'] for j in jobs]):.0f}",
-                     "; ".join(sorted({str(j['genotype']) for j in jobs}))))
+                     f"{np.mean([j['wall_seconds'] for j in jobs.values()]):.0f}",
+                     chosen(jobs)))
+    stages = [f"- seed {key.split(' | ')[1]}: search {j['search_seconds']:.0f} s, selection "
+              f"{j['selection_seconds']:.0f} s ({j['candidates']} candidates), retraining "
+              f"{j['retrain_seconds']:.0f} s"
+              for key, j in done["jobs"].items() if key.startswith(PIPELINE)]
     t, loss = TrainConfig(), Loss.of(TrainConfig())
-    negatives = ("" if loss.name == "bpr" else
-                 f"{loss.negatives} shared negatives, temperature {loss.temperature}, ")
     save_table(stem, f"Quality on {dataset} (test metrics, mean ± std over seeds)",
-               ("system", "seeds", "test Recall@20", "test NDCG@20", "val Recall@20",
-                "search s", "retrain s", "architectures"), rows,
-               [f"Every architecture is retrained with the same protocol (loss {loss.name}, "
-                f"Adam lr {t.lr}, batch {t.batch_size}, L2 {t.l2}, {negatives}d {t.dim}, up to "
-                f"{RETRAIN_EPOCHS} epochs, early stopping on val Recall@20 with patience 10, best "
-                "epoch restored, test scored once); searches train the supernet with "
-                f"{Loss.of(t, search=True).name}. Random "
-                "search gets the wall time of the first-order search + retrain of the same seed. "
-                "Wall times include the process's data loading and are from one shared 2-core "
-                "machine."])
+               ("system", "seeds", "test Recall@20", "× built-in lightgcn", "test NDCG@20",
+                "val Recall@20", "wall s", "chosen (per seed)"), rows,
+               ["× built-in lightgcn: the mean over seeds of test Recall@20 ÷ that of the "
+                "built-in `lightgcn` with the default recipe on the same seed.", "",
+                f"Default recipe: loss {loss.name} ({loss.negatives} shared negatives, "
+                f"temperature {loss.temperature}), Adam lr {t.lr}, batch {t.batch_size}, L2 "
+                f"{t.l2}, d {t.dim}, up to 200 epochs, early stopping on validation Recall@20 "
+                "(patience 10), best epoch restored, test scored once. `tuned` rows and the "
+                "pipeline draw width, lr, L2, loss, temperature and negatives from "
+                "training/selection.SETTINGS_SPACE. Wall times include data loading and come "
+                "from one 2-core machine, one job at a time.", "",
+                "Pipeline stages:", *stages])
 
 
 if __name__ == "__main__":

@@ -67,9 +67,11 @@ class RetrainConfig:
 @dataclass
 class RandomSearchConfig:
     """Random search (train.py --strategy random): trials over the search space of ``search``,
-    each trained as ``retrain`` says."""
+    each trained as ``retrain`` says; with ``sample_settings`` each trial also draws its training
+    settings as the selection stage does (the joint space of --then-select)."""
     trials: Optional[int] = None
     budget_seconds: Optional[float] = None
+    sample_settings: bool = False
 
 
 @dataclass

@@ -231,6 +231,20 @@ def test_random_search_picks_by_validation(tmp_path):
         results["genotype"]["nodes"]
 
 
+def test_random_search_with_sample_settings_trains_each_trial_with_its_own_settings(tmp_path):
+    results = run(small_config(tmp_path, mode="random_search", trials=3, epochs=2,
+                               sample_settings=True))
+    trials = results["trials"]
+    assert all(t["hyperparameters"] and t["dim"] in (32, 64, 128) for t in trials)
+    best = max(trials, key=lambda t: t["val_recall"])
+    assert results["val"]["recall@20"] == best["val_recall"]
+    saved = Genotype.load(tmp_path / "run" / "genotype.json")   # retrains with its settings
+    assert (saved.dim, saved.hyperparameters) == (best["dim"], best["hyperparameters"])
+    bundle = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
+    assert bundle["representations"].shape[1] == best["dim"]
+    assert bundle["config"]["train"]["lr"] == best["hyperparameters"]["lr"]
+
+
 def test_random_search_resume_equals_straight_run(tmp_path, monkeypatch):
     straight, resumed = straight_and_resumed(      # dies in trial 2, after trial 1's checkpoint
         tmp_path, monkeypatch, lambda state: True,

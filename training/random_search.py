@@ -20,6 +20,7 @@ from supernet.search import check as search_check
 from supernet.genotype import Genotype, sample
 from .fit import fit
 from .retrain import finish, new_model, validation_evaluator
+from .selection import candidate_config, with_settings
 
 
 def check(config, data):
@@ -50,15 +51,21 @@ def random_search(config, data, graph, run_dir, device):
             budget.budget_seconds is None or not trials
             or time.perf_counter() - started < budget.budget_seconds):
         genotype = sample(space, config.train.dim, rng)
+        if budget.sample_settings:
+            genotype = with_settings(genotype, rng)
+        trial_config = candidate_config(config, genotype)
         label = f"[trial {len(trials) + 1}] "
-        log.info(f"{label}{genotype.short()}")
+        log.info(f"{label}{genotype.short()}"
+                 + (f"  dim {genotype.dim} {genotype.hyperparameters}"
+                    if budget.sample_settings else ""))
         torch.manual_seed(config.seed)
-        model = new_model(genotype, data, config, device)
+        model = new_model(genotype, data, trial_config, device)
         trial_start = time.perf_counter()
-        stopping = fit(model, graph, data.train, config, device, config.retrain.epochs, val_eval,
-                       label, quiet=True).stopping
+        stopping = fit(model, graph, data.train, trial_config, device, config.retrain.epochs,
+                       val_eval, label, quiet=True).stopping
         metrics, seconds = stopping.best_metrics, time.perf_counter() - trial_start
-        trials.append({"genotype": genotype.short(), "epoch": stopping.best_epoch,
+        trials.append({"genotype": genotype.short(), "dim": genotype.dim,
+                       "hyperparameters": genotype.hyperparameters, "epoch": stopping.best_epoch,
                        "val_recall": metrics[f"recall@{k}"], "val_ndcg": metrics[f"ndcg@{k}"],
                        "seconds": seconds})
         log.info(f"{label}val recall@{k} {metrics[f'recall@{k}']:.4f} at epoch "
@@ -71,9 +78,10 @@ def random_search(config, data, graph, run_dir, device):
                         seconds=time.perf_counter() - started, dataset=data.record())
     writer.close()
     genotype = Genotype.from_dict(best["genotype"])
-    model = new_model(genotype, data, config, device)
+    best_config = candidate_config(config, genotype)
+    model = new_model(genotype, data, best_config, device)
     model.load_state_dict(best["model"])
-    test_metrics = finish(model, graph, genotype, data, config, run_dir, device)
+    test_metrics = finish(model, graph, genotype, data, best_config, run_dir, device)
     genotype.save(run_dir / "genotype.json")
     log.info(f"random search: {len(trials)} trials in "
              f"{format_seconds(time.perf_counter() - started)}; best by validation:\n"

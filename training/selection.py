@@ -13,6 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
+from runtime.progress import format_seconds, log
 from .fit import fit
 from .retrain import new_model, validation_evaluator
 
@@ -91,7 +92,13 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
                        save=lambda state: states.update({candidate: copy.deepcopy(state)}),
                        writer=writer)
         histories[candidate] = progress.history
-        return progress.stopping.best_metrics[f"recall@{k}"]
+        score = progress.stopping.best_metrics[f"recall@{k}"]
+        log.info(f"selection: candidate {candidate + 1}/{len(genotypes)} after {progress.epoch} "
+                 f"epochs: val recall@{k} {score:.4f}  ({format_seconds(progress.seconds)} "
+                 f"training)  {genotypes[candidate].short()}  dim {genotypes[candidate].dim}"
+                 + (f" {genotypes[candidate].hyperparameters}"
+                    if genotypes[candidate].hyperparameters else ""))
+        return score
 
     rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
                                 budget_seconds)
