@@ -107,6 +107,9 @@ def training_flags(p):
                    help="attention heads of gat (default: %(default)s)")
     t.add_argument("--gat-dropout", type=float, default=TRAIN.gat_dropout,
                    help="dropout on gat's attention weights (default: %(default)s)")
+    t.add_argument("--dropout", type=float, default=TRAIN.dropout,
+                   help="retraining: message dropout, the share of each propagated node's "
+                        "output zeroed in training (default: %(default)s)")
 
 
 def search_flags(p):

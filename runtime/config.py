@@ -28,6 +28,8 @@ class TrainConfig:
     negative_weight: float = 1.0       # ccl: weight of the negatives' mean term
     gat_heads: int = 4
     gat_dropout: float = 0.0
+    dropout: float = 0.0               # standalone training: message dropout on every propagated
+                                       # node's output (NGCF's); the supernet search ignores it
 
 
 @dataclass

@@ -38,6 +38,7 @@ HYPERPARAMETERS = {
     "negatives": (int, *_POSITIVE), "temperature": (float, *_POSITIVE),
     "margin": (float, lambda v: True, "a number"), "negative_weight": (float, *_NON_NEGATIVE),
     "gat_dropout": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
+    "dropout": (float, lambda v: 0 <= v < 1, "in [0, 1)"),
 }
 
 

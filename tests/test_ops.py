@@ -151,6 +151,25 @@ def test_gat_dropout_only_in_training():
     assert not torch.allclose(op(x, graph), op(x, graph))
 
 
+def test_message_dropout_zeroes_a_share_of_each_propagated_node_only_in_training():
+    """One node, identity(lightgcn@0), out last: the output is A·E with a share p of its entries
+    zeroed and the rest scaled by 1 / (1 - p) in training, and exactly A·E in evaluation."""
+    from supernet.genotype import Genotype, NodeChoice
+    from training.net import StandaloneNet
+    pairs, graph, _ = setup()
+    genotype = Genotype([NodeChoice([[0, "lightgcn"]], "identity")], "last", 256)
+    net = StandaloneNet(N_USERS, N_ITEMS, genotype, dropout=0.25).double()
+    reference = dense_reference(make_op("lightgcn", 256), pairs, net.embedding.detach())
+    net.eval()
+    torch.testing.assert_close(net(graph).detach(), reference)
+    net.train()
+    out = net(graph).detach()
+    dropped, nonzero = out == 0, reference != 0      # isolated nodes propagate zeros anyway
+    assert nonzero.sum() > 2000
+    assert abs(dropped[nonzero].double().mean().item() - 0.25) < 0.03
+    torch.testing.assert_close(out[~dropped], reference[~dropped] / 0.75)
+
+
 def test_registry_round_trips_every_name():
     for name in OPS:
         op = make_op(name, DIM)

@@ -8,9 +8,11 @@ from supernet.genotype import Genotype
 
 class StandaloneNet(nn.Module):
     """node 0 = embedding table; node j = activation_j(Σ over its inputs (i, op) of op(h_i));
-    output = aggregation(h_0 .. h_K). Shapes: -> (N, d), users first."""
+    output = aggregation(h_0 .. h_K). Shapes: -> (N, d), users first. ``dropout``: message
+    dropout (NGCF's) on h_1 .. h_K in training."""
 
-    def __init__(self, n_users, n_items, genotype: Genotype, gat_heads=4, gat_dropout=0.0):
+    def __init__(self, n_users, n_items, genotype: Genotype, gat_heads=4, gat_dropout=0.0,
+                 dropout=0.0):
         super().__init__()
         self.n_users, self.n_items, self.genotype = n_users, n_items, genotype
         dim = genotype.dim
@@ -20,6 +22,7 @@ class StandaloneNet(nn.Module):
             for node in genotype.nodes)
         self.activations = nn.ModuleList(make_activation(n.activation) for n in genotype.nodes)
         self.aggregation = LayerAggregation(genotype.aggregation, len(genotype.nodes) + 1, dim)
+        self.dropout = nn.Dropout(dropout)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -35,5 +38,5 @@ class StandaloneNet(nn.Module):
             for (source, _), op in zip(node.inputs, ops):
                 out = op(states[source], graph)
                 total = out if total is None else total + out
-            states.append(activation(total))
+            states.append(self.dropout(activation(total)))
         return self.aggregation(states)

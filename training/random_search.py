@@ -19,13 +19,14 @@ from supernet.space import space_of
 from supernet.search import check as search_check
 from supernet.genotype import Genotype, sample
 from .fit import fit
-from .retrain import finish, new_model, validation_evaluator
+from .retrain import check_dropout, finish, new_model, validation_evaluator
 from .selection import candidate_config, with_settings
 
 
 def check(config, data):
     """Refuse a random search that cannot work, before anything is written."""
     search_check(config, data)
+    check_dropout(config)
     budget = config.random_search
     if budget.trials is None and budget.budget_seconds is None:
         raise ConfigError("--strategy random needs --trials N or --budget-seconds S")

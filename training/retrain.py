@@ -19,7 +19,7 @@ from .net import StandaloneNet
 
 def new_model(genotype, data, config, device):
     return StandaloneNet(data.n_users, data.n_items, genotype, config.train.gat_heads,
-                         config.train.gat_dropout).to(device)
+                         config.train.gat_dropout, config.train.dropout).to(device)
 
 
 def validation_evaluator(data, config, device):
@@ -58,9 +58,15 @@ def check_provenance(genotype, data, config, source):
                                 "--ignore-fingerprint to retrain on other data on purpose")
 
 
+def check_dropout(config):
+    if not 0 <= config.train.dropout < 1:
+        raise ConfigError(f"--dropout must be in [0, 1), not {config.train.dropout}")
+
+
 def check(config, data):
     """Refuse a retraining that cannot work, before anything is written."""
     Loss.of(config.train)
+    check_dropout(config)
     if config.retrain.genotype is None:
         raise ConfigError("retraining needs --genotype FILE|NAME")
     genotype = resolve(config.retrain.genotype, config.train.dim)

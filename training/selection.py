@@ -109,7 +109,8 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
 # what the selection stage draws training settings from (genotype.dim and its hyper-parameters)
 SETTINGS_SPACE = {"dim": (32, 64, 128), "lr": (1e-3, 2e-3, 5e-3, 1e-2),
                   "l2": (1e-5, 1e-4, 1e-3, 1e-2), "loss": ("softmax", "softmax", "bpr"),
-                  "temperature": (0.5, 1.0, 2.0, 4.0), "negatives": (256, 1024, 4096)}
+                  "temperature": (0.5, 1.0, 2.0, 4.0), "negatives": (256, 1024, 4096),
+                  "dropout": (0.0, 0.0, 0.1, 0.2)}
 
 
 def with_settings(genotype, rng=None):
