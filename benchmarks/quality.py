@@ -36,6 +36,7 @@ from runtime.config import RunConfig, TrainConfig
 from runtime.files import write_json
 from runtime.jobs import resolve_device, run
 from runtime.pipeline import select_and_retrain
+from runtime.progress import setup_logging
 from supernet.derive import derive
 from supernet.genotype import BUILTINS, Genotype, builtin
 from training import selection
@@ -60,6 +61,7 @@ def main():
                         "(default: all, in the order of ROWS)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
+    setup_logging()
     stem = f"quality_{args.dataset.replace('-', '')}"
     store = RESULTS / f"{stem}.json"
     done = json.loads(store.read_text()) if store.exists() else {"jobs": {}}
