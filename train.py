@@ -149,7 +149,8 @@ def search_flags(p):
     s.add_argument("--max-epochs", type=int, default=SELECT.max_epochs,
                    help="--then-select: epochs of the last round at most (default: %(default)s)")
     s.add_argument("--selection-seconds", type=float,
-                   help="--then-select: after a round past this budget, its best wins "
+                   help="--then-select: wall budget of the selection: a round expected to "
+                        "end past it is not started, and the last round's best wins "
                         "(default: none)")
     s.add_argument("--trials", type=int, help="random search: architectures to try")
     s.add_argument("--budget-seconds", type=float, help="random search: wall-clock budget")

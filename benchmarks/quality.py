@@ -6,7 +6,8 @@ over seeds) of
 - every built-in tuned by the same selection stage over the same training settings, at the
   pipeline's wall budget (its pool is that one cell with the run's settings and random ones,
   as many candidates as the pipeline's pool scaled by (search + selection) / selection seconds,
-  and the halving stops after the round that passes the pipeline's search + selection time);
+  and the halving starts no round that it expects to end past the pipeline's search +
+  selection time);
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;

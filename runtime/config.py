@@ -89,7 +89,7 @@ class SelectConfig:
     first_epochs: int = 5
     eta: int = 3
     max_epochs: int = 45
-    selection_seconds: Optional[float] = None   # after a round past it, its best wins
+    selection_seconds: Optional[float] = None   # no round expected to end past it is started
 
 
 SECTIONS = {"train": TrainConfig, "search": SearchConfig, "retrain": RetrainConfig,

@@ -52,6 +52,31 @@ def test_ties_keep_the_earlier_candidate_and_one_candidate_is_scored_once():
     assert calls == [(0, 3)] and rounds[-1].kept == [0]
 
 
+def test_a_round_expected_to_end_past_the_budget_is_not_started(monkeypatch):
+    """On a fake clock where an epoch of candidate c costs c + 1 seconds: after round 1 (2
+    epochs each, 2 + 4 + 6 + 8 = 20 s) round 2 would train the best two (3 and 2) 2 more epochs,
+    expected 2·4 + 2·3 = 14 s: it runs under a 34 s budget, not under 33 s."""
+    import training.selection as selection
+    clock = [0.0]
+    monkeypatch.setattr(selection.time, "perf_counter", lambda: clock[0])
+    trained = {}
+
+    def train_to(candidate, epochs):
+        clock[0] += (candidate + 1) * (epochs - trained.get(candidate, 0))
+        trained[candidate] = epochs
+        return candidate / 10
+
+    rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
+                                budget_seconds=33)
+    assert [r.epochs for r in rounds] == [2] and rounds[0].kept == [3]
+    trained.clear()
+    clock[0] = 0.0
+    rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
+                                budget_seconds=34)
+    assert [r.epochs for r in rounds] == [2, 4] and rounds[1].kept == [3]
+    assert clock[0] == 34                           # the round cost what was expected
+
+
 def test_out_of_budget_the_best_of_the_round_wins():
     scores = [0.1, 0.4, 0.3, 0.2]
     train_to, calls = planted(scores)

@@ -31,21 +31,32 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
     """Rounds of successive halving over candidates 0..n-1; the last round's ``kept[0]`` is the
     winner (a single candidate is still trained and scored once). Round r trains the survivors
     to ``first_epochs · η^r`` epochs (the last round to ``max_epochs``) and keeps the best
-    ⌈n_r / η⌉. Ties keep the earlier candidate. When ``budget_seconds`` have passed after a
-    round, the best of that round wins."""
+    ⌈n_r / η⌉. Ties keep the earlier candidate.
+
+    With ``budget_seconds``, a round is only started when the time spent plus its expected cost
+    (each survivor's seconds per epoch so far × the epochs it would add) stays within the budget;
+    otherwise the best of the last round wins. The first round always runs."""
     if n_candidates < 1 or first_epochs < 1 or max_epochs < first_epochs or eta < 2:
         raise ValueError("need candidates, 1 <= first_epochs <= max_epochs and eta >= 2")
     start = time.perf_counter()
     alive, epochs, rounds = list(range(n_candidates)), first_epochs, []
+    trained, seconds = {}, {}                  # candidate -> epochs trained, seconds spent
     while True:
         last = epochs >= max_epochs
         epochs = min(epochs, max_epochs)
         round_ = Round(epochs)
         for candidate in alive:
+            called = time.perf_counter()
             round_.scores[candidate] = train_to(candidate, epochs)
+            seconds[candidate] = seconds.get(candidate, 0.0) + time.perf_counter() - called
+            trained[candidate] = epochs
         ranked = sorted(alive, key=lambda c: -round_.scores[c])   # stable: ties keep order
-        out_of_time = budget_seconds is not None and time.perf_counter() - start > budget_seconds
-        round_.kept = ranked[:1] if last or out_of_time else ranked[:math.ceil(len(alive) / eta)]
+        kept = ranked[:math.ceil(len(alive) / eta)]
+        next_epochs = min(epochs * eta, max_epochs)
+        expected = sum(seconds[c] / trained[c] * (next_epochs - trained[c]) for c in kept)
+        out_of_time = budget_seconds is not None and \
+            time.perf_counter() - start + expected > budget_seconds
+        round_.kept = ranked[:1] if last or out_of_time else kept
         rounds.append(round_)
         if len(round_.kept) == 1:
             return rounds
