@@ -1,10 +1,12 @@
 """recnas command line: `python train.py --help`."""
 import json
+import logging
 import sys
 from pathlib import Path
 
 from data.readers import FORMATS
 from runtime.config import RetrainConfig, RunConfig, SearchConfig, SelectConfig, TrainConfig
+from runtime import distributed
 from runtime.cli import ArgumentParser
 from runtime.errors import DataError, exit_status
 from runtime.jobs import run
@@ -210,10 +212,18 @@ def config_from_args(args, given=frozenset()):
 def main(argv=None):
     parser, argv = build_parser(), sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    setup_logging()
-    set_threads(args.threads)
-    return exit_status(lambda: run(config_from_args(args, parser.given(argv)),
-                                   resume=bool(args.resume)))
+    return exit_status(lambda: run_job(config_from_args(args, parser.given(argv)), args))
+
+
+def run_job(config, args):
+    """Run the job; launched by torchrun, as one of its processes (runtime/distributed.py)."""
+    distributed.setup(config.device)
+    try:
+        setup_logging(logging.INFO if distributed.is_main() else logging.WARNING)
+        set_threads(args.threads)
+        return run(config, resume=bool(args.resume))
+    finally:
+        distributed.teardown()
 
 
 if __name__ == "__main__":

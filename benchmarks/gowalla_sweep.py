@@ -44,7 +44,7 @@ def sweep_one(recipe, data, graph, config, device, budget, say):
     for epoch in range(1, recipe["epochs"] + 1):
         model.train()
         for batch in sampler.batches(recipe["batch_size"], device, loss.shared_negatives):
-            total, _ = loss(model(graph), model.embedding, *batch, model.n_users)
+            total, _ = loss.on(model(graph), model.embedding, batch, model.n_users)
             optimizer.zero_grad()
             total.backward()
             optimizer.step()

@@ -44,7 +44,7 @@ def main():
 
     def step(loss, batch):
         def run():
-            total, _ = loss(model(graph), model.embedding, *batch, model.n_users)
+            total, _ = loss.on(model(graph), model.embedding, batch, model.n_users)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()

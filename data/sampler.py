@@ -1,7 +1,17 @@
 """Vectorized training batches: (user, positive item) pairs with uniform negative items, one
 per pair (BPR) or a set shared by each batch (sampled softmax, CCL)."""
+from typing import NamedTuple
+
 import numpy as np
 import torch
+
+
+class Batch(NamedTuple):
+    """This process's rows of a training batch (all of it in a single process)."""
+    users: torch.Tensor         # (B,)
+    positives: torch.Tensor     # (B,)
+    negatives: torch.Tensor     # (B,) one per row, or (M,) shared by the batch
+    rows: int                   # the batch's rows over all processes (B in a single process)
 
 
 class BPRSampler:
@@ -63,14 +73,22 @@ class BPRSampler:
         users, positives = self.users[order], self.items[order]
         return users, positives, self.sample_negatives(users)
 
-    def batches(self, batch_size, device=None, shared_negatives=0):
-        """Yield one epoch as (users, positives, negatives) long tensors: up to batch_size rows,
-        each with its own negative; or, with ``shared_negatives`` M > 0, ``negatives`` is M
-        uniform items shared by the batch's rows (sampled-softmax style losses score every
-        row against all of them; a row's own positive among them is masked by the loss)."""
+    def batches(self, batch_size, device=None, shared_negatives=0, shard=(0, 1)):
+        """Yield one epoch as Batch(users, positives, negatives, rows) of long tensors: up to
+        batch_size rows, each with its own negative; or, with ``shared_negatives`` M > 0,
+        ``negatives`` is M uniform items shared by the batch's rows (sampled-softmax style
+        losses score every row against all of them; a row's own positive among them is masked
+        by the loss).
+
+        ``shard`` (rank r, processes n): the epoch is cut into batches of n × batch_size rows
+        and this yields the r-th of n near-equal parts of each; every process draws the same
+        epoch (same random state), so together they train one process's batches of n ×
+        batch_size."""
+        rank, processes = shard
+        global_size = batch_size * processes
         if shared_negatives:
             order = self.rng.permutation(len(self))
-            n_batches = -(-len(self) // batch_size)
+            n_batches = -(-len(self) // global_size)
             shared = torch.from_numpy(self.rng.integers(0, self.n_items,
                                                         size=(n_batches, shared_negatives)))
             pairs = torch.from_numpy(np.stack([self.users[order], self.items[order]]))
@@ -79,6 +97,8 @@ class BPRSampler:
         if device is not None:
             pairs = pairs.to(device)
             shared = shared.to(device) if shared_negatives else None
-        for b, start in enumerate(range(0, pairs.shape[1], batch_size)):
-            rows = pairs[:, start:start + batch_size]
-            yield rows[0], rows[1], shared[b] if shared_negatives else rows[2]
+        for b, start in enumerate(range(0, pairs.shape[1], global_size)):
+            rows = pairs[:, start:start + global_size]
+            n = rows.shape[1]
+            part = rows[:, rank * n // processes:(rank + 1) * n // processes]
+            yield Batch(part[0], part[1], shared[b] if shared_negatives else part[2], n)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from data.interactions import pairs_to_csr
+from runtime import distributed
 
 METRICS = ("recall", "ndcg", "precision", "hit", "f1")
 
@@ -68,7 +69,8 @@ class Ranker:
 
 
 class RankingEvaluator:
-    """Scores one held-out split. Built once (index tensors live on ``device``), called per epoch."""
+    """Scores one held-out split. Built once (index tensors live on ``device``), called per epoch.
+    Under several processes each scores every n-th user and the sums are added up."""
 
     def __init__(self, heldout, exclude, n_users, n_items, ks=(20,), chunk_size=1024,
                  device="cpu", cold_users=None, fallback=None):
@@ -92,7 +94,8 @@ class RankingEvaluator:
                                                  dtype=torch.float64))
         ideal = torch.cumsum(discount, 0)
         sums = {f"{m}@{k}": 0.0 for k in self.ks for m in METRICS}
-        for users, top, _ in self.ranker.chunks(user_emb, item_emb, self.users, k_max):
+        own_users = self.users[distributed.rank()::distributed.world_size()]
+        for users, top, _ in self.ranker.chunks(user_emb, item_emb, own_users, k_max):
             keys = users[:, None] * self.n_items + top
             found = torch.searchsorted(self.heldout_keys, keys).clamp_max(len(self.heldout_keys) - 1)
             hits = (self.heldout_keys[found] == keys).double()
@@ -109,8 +112,9 @@ class RankingEvaluator:
                 sums[f"hit@{k}"] += (n_hits > 0).double().sum().item()
                 sums[f"ndcg@{k}"] += (dcg / idcg).sum().item()
                 sums[f"f1@{k}"] += f1.sum().item()
+        totals = distributed.sum_over_processes(list(sums.values()), self.device)
         n = max(len(self.users), 1)
-        metrics = {name: total / n for name, total in sums.items()}
+        metrics = {name: total / n for name, total in zip(sums, totals)}
         metrics["users"] = len(self.users)
         return metrics
 

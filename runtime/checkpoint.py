@@ -60,17 +60,23 @@ def _read(path, device):
 
 
 def rng_state(samplers):
-    """The torch (and CUDA) random states and each sampler's numpy generator state."""
+    """The torch (and this process's CUDA device's) random states and each sampler's numpy
+    generator state. Under several processes every process has the same states (same seeds,
+    same draws), so process 0's checkpoint resumes them all."""
     state = {"torch": torch.get_rng_state(),
              "samplers": [s.rng.bit_generator.state for s in samplers]}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
 def restore_rng(state, samplers):
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        cuda = state["cuda"]
+        if isinstance(cuda, list):                   # written before: one state per device
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            torch.cuda.set_rng_state(cuda)
     for sampler, s in zip(samplers, state["samplers"]):
         sampler.rng.bit_generator.state = s

@@ -1,13 +1,18 @@
 """Atomic writes: a crash (even SIGKILL) mid-write leaves the previous file intact.
 
 Files are created with the permissions of an ordinary ``open`` (0666 less the umask), not the
-0600 of a temporary file, so a run directory reads like any other."""
+0600 of a temporary file, so a run directory reads like any other.
+
+Under several processes (runtime.distributed) process 0 alone writes, and every process waits
+at the write until it is done, so what one process wrote, every process can read."""
 import json
 import os
 import tempfile
 from pathlib import Path
 
 import torch
+
+from . import distributed
 
 
 def _umask():
@@ -17,7 +22,13 @@ def _umask():
 
 
 def _write_atomic(path, write):
-    path = Path(path)
+    distributed.barrier()               # every process has read what the file held before
+    if distributed.is_main():
+        _write_file(Path(path), write)
+    distributed.barrier()
+
+
+def _write_file(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

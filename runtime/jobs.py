@@ -11,7 +11,7 @@ from data.interactions import load_interactions
 from supernet.derive import derive
 from supernet import search
 from training import random_search, retrain
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import RunConfig
 from .errors import ConfigError
 from .files import write_json
@@ -68,6 +68,7 @@ def run(config: RunConfig, resume=False, read_test=True):
     log.info(f"run directory: {out}  (watch it: tensorboard --logdir {out})")
     results = job(config, data, graph, out, device)
     results = {"dataset": data.record(), **results, "device": str(device),
+               "processes": distributed.world_size(),
                "wall_seconds": time.perf_counter() - started}
     write_json(out / "results.json", results)
     k = config.topk[0]

@@ -10,8 +10,6 @@ import random
 import time
 from dataclasses import replace
 
-from torch.utils.tensorboard import SummaryWriter
-
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
 from supernet.derive import alternatives, derive
@@ -19,7 +17,7 @@ from supernet.space import space_of
 from supernet.genotype import BUILTINS, Genotype, builtin
 from supernet.model import ArchWeights
 from training import selection
-from . import checkpoint
+from . import checkpoint, distributed
 from .files import write_json
 from .progress import format_seconds, log
 
@@ -101,7 +99,7 @@ def _select(config, pool, select_dir, retrain_dir, device):
     s = config.select
     log.info(f"selection: {len(pool)} candidates, successive halving from {s.first_epochs} to "
              f"at most {s.max_epochs} epochs, keeping 1/{s.eta} per round")
-    writer = SummaryWriter(str(select_dir / "tensorboard"))
+    writer = distributed.summary_writer(select_dir / "tensorboard")
     found = selection.select(pool, data, graph, config, device, s.first_epochs,
                              s.max_epochs, s.eta, s.selection_seconds, writer)
     writer.close()

@@ -28,11 +28,12 @@ def format_seconds(s):
 
 
 def set_threads(threads=None):
-    """Let torch use ``threads`` CPU threads (default: every core this process may run on), and
+    """Let torch use ``threads`` CPU threads (default: every core this process may run on,
+    shared out among the processes of a torchrun launch on this machine), and
     say once when other processes already keep those cores busy: torch's threads then wait on
     each other, and a run takes several times longer. Returns the thread count."""
     cores = len(os.sched_getaffinity(0))
-    threads = threads or cores
+    threads = threads or max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     torch.set_num_threads(threads)
     busy = busy_cores()
     if busy is not None and busy > cores - threads + 0.5:

@@ -1,6 +1,8 @@
 """The architecture (alpha) step of the bilevel optimization, first or second order (DARTS)."""
 import torch
 
+from runtime import distributed
+
 
 class Architect:
     """Updates the architecture parameters on validation batches.
@@ -11,6 +13,9 @@ class Architect:
         grad_alpha L_val(w', alpha) - xi * [grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)] / (2 eps)
     where w± = w ± eps * grad_w' L_val(w', alpha) and eps = 0.01 / ||grad_w' L_val||
     (a finite-difference Hessian-vector product). The weights are restored after each step.
+
+    Under several processes each gradient is the batch mean over all of them
+    (``distributed.average``), so every process takes the same α step.
     """
 
     def __init__(self, model, loss_fn, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3, order=1,
@@ -26,7 +31,7 @@ class Architect:
         arch = self.model.arch_parameters()
         if self.order == 1:
             loss = self.loss_fn(val_batch)
-            grads = _grad(loss, arch)
+            *grads, loss = _mean(_grad(loss, arch) + [loss.detach()], val_batch)
         else:
             loss, grads = self.hypergradient(train_batch, val_batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -40,12 +45,13 @@ class Architect:
         arch, weights = self.model.arch_parameters(), self.model.weight_parameters()
         xi = self.unrolled_lr
         original = [w.detach().clone() for w in weights]
-        train_grads = _grad(self.loss_fn(train_batch), weights)
+        train_grads = _mean(_grad(self.loss_fn(train_batch), weights), train_batch)
         with torch.no_grad():                       # virtual step w' = w - xi * grad
             for w, g in zip(weights, train_grads):
                 w.sub_(xi * g)
         val_loss = self.loss_fn(val_batch)
-        grads = _grad(val_loss, arch + weights)
+        *grads, val_loss = _mean(_grad(val_loss, arch + weights) + [val_loss.detach()],
+                                 val_batch)
         arch_grads, v = grads[:len(arch)], grads[len(arch):]
         eps = 0.01 / torch.sqrt(sum((g * g).sum() for g in v)).clamp_min(1e-12)
         plus_minus = []
@@ -53,7 +59,7 @@ class Architect:
             with torch.no_grad():
                 for w, w0, g in zip(weights, original, v):
                     w.copy_(w0 + sign * eps * g)
-            plus_minus.append(_grad(self.loss_fn(train_batch), arch))
+            plus_minus.append(_mean(_grad(self.loss_fn(train_batch), arch), train_batch))
         with torch.no_grad():
             for w, w0 in zip(weights, original):
                 w.copy_(w0)
@@ -64,3 +70,11 @@ class Architect:
 def _grad(loss, params):
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+def _mean(tensors, batch):
+    """The batch means over all processes of this process's ``tensors`` on its part of
+    ``batch`` (a data.sampler.Batch); the tensors themselves in a single process."""
+    if not distributed.active():
+        return tensors
+    return distributed.average(tensors, len(batch.users) / batch.rows)

@@ -8,7 +8,7 @@ import torch
 from data.sampler import BPRSampler
 from evaluation.metrics import RankingEvaluator, score_test
 from ops import make_op
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.errors import ConfigError
 from runtime.progress import BatchProgress, format_seconds, log
 from training.fit import check_finite
@@ -32,7 +32,7 @@ def gumbel_tau(search_config, epoch):
 
 def _batch_loss(model, graph, loss_fn, strategy, tau, batch):
     representations = model(graph, model.arch_weights(strategy, tau))
-    return loss_fn(representations, model.embedding, *batch, model.n_users)[0]
+    return loss_fn.on(representations, model.embedding, batch, model.n_users)[0]
 
 
 def check(config, data):
@@ -117,7 +117,7 @@ def _evaluation(model, graph, data, config, device):
         model.eval()
         with torch.no_grad():
             reps = model(graph, model.arch_weights(strategy))
-            _, val_loss = loss_fn(reps, model.embedding, *val_batch, data.n_users)
+            _, val_loss = loss_fn.on(reps, model.embedding, val_batch, data.n_users)
             metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
         return reps, val_loss.item(), metrics
     return evaluate
@@ -136,20 +136,21 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     loss_fn = partial(_batch_loss, model, graph, loss, strategy, tau)
     architect.loss_fn = loss_fn
     model.train()
-    val_batches = _cycle(val_sampler, config.train.batch_size, device, loss.shared_negatives)
+    steps, batch_size, shard = 0, config.train.batch_size, distributed.shard()
+    val_batches = _cycle(val_sampler, batch_size, device, loss.shared_negatives, shard)
     train_total = torch.zeros((), device=device)
     arch_total = torch.zeros((), device=device)
-    steps, batch_size = 0, config.train.batch_size
-    bar = BatchProgress(f"epoch {epoch + 1}", -(-len(train_sampler) // batch_size))
+    bar = BatchProgress(f"epoch {epoch + 1}", -(-len(train_sampler) // (batch_size * shard[1])))
     for steps, batch in enumerate(train_sampler.batches(batch_size, device,
-                                                        loss.shared_negatives), 1):
+                                                        loss.shared_negatives, shard), 1):
         if search_alpha:
             arch_total += architect.step(batch, next(val_batches))
         weight_optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(batch)
         loss.backward()
+        train_total += distributed.average_gradients(model.weight_parameters(), loss,
+                                                     len(batch.users) / batch.rows)
         weight_optimizer.step()
-        train_total += loss.detach()
         bar.step()
     check_finite(arch_total.item(), "validation", epoch + 1, run_dir)
     check_finite(train_total.item(), "training", epoch + 1, run_dir)
@@ -175,6 +176,8 @@ def _report(record, config, started, epochs_done, logger, model, genotype):
 
 def _finish(model, evaluate, data, config, device, logger, history):
     """Validation and test (scored once, here) of the final supernet."""
+    for alpha in model.arch_parameters():      # several processes: each derives from its α
+        distributed.check_identical(alpha.detach(), "α")
     reps, val_loss, val_metrics = evaluate()
     genotype = discretize(model.alphas(), model.space, config.train.dim)
     test_metrics = score_test(reps, data, config, device)
@@ -190,10 +193,10 @@ def _finish(model, evaluate, data, config, device, logger, history):
             "alpha": model.alphas().softmax().to_record(model.space)}
 
 
-def _cycle(sampler, batch_size, device, shared_negatives):
+def _cycle(sampler, batch_size, device, shared_negatives, shard):
     """Validation batches without end: a new sampler epoch whenever one runs out."""
     if not len(sampler):
         raise ConfigError("no validation triples to sample (every validation user has "
                           "interacted with every item)")
     while True:
-        yield from sampler.batches(batch_size, device, shared_negatives)
+        yield from sampler.batches(batch_size, device, shared_negatives, shard)

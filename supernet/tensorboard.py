@@ -1,6 +1,7 @@
 """TensorBoard views of a search: alpha per edge and op, entropies, an alpha heat map per epoch."""
 import numpy as np
-from torch.utils.tensorboard import SummaryWriter
+
+from runtime.distributed import summary_writer
 
 # A few stops of the viridis colour map; values in [0, 1] are interpolated between them.
 _VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
@@ -20,7 +21,7 @@ def heat_map(matrix, cell=16):
 
 class SearchLogger:
     def __init__(self, log_dir, space, purge_step=None):
-        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+        self.writer = summary_writer(log_dir, purge_step=purge_step)
         self.space = space
         self.first_epoch = True
 

@@ -81,6 +81,25 @@ def test_gradcheck(loss):
         (reps.requires_grad_(), emb.requires_grad_()))
 
 
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda loss: loss.name)
+def test_row_weighted_parts_of_a_batch_give_the_whole_batch_loss_and_gradient(loss):
+    """What several processes compute: each its part of the batch's rows (one part empty), the
+    losses weighted by their share of the rows and summed (runtime.distributed.average)."""
+    reps, emb, users, positives, negatives = batch(shared=loss.name != "bpr")
+    reps.requires_grad_(), emb.requires_grad_()
+    whole = loss(reps, emb, users, positives, negatives, N_USERS)[0]
+    want = torch.autograd.grad(whole, (reps, emb))
+    total, rows = 0, len(users)
+    for part in (slice(0, 0), slice(0, 4), slice(4, 6)):
+        part_negatives = negatives if loss.name != "bpr" else negatives[part]
+        part_loss = loss(reps, emb, users[part], positives[part], part_negatives, N_USERS,
+                         batch_rows=rows)[0]
+        total = total + part_loss * (len(users[part]) / rows)
+    assert total.item() == pytest.approx(whole.item(), rel=1e-12)
+    for got, expected in zip(torch.autograd.grad(total, (reps, emb)), want):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+
+
 def test_a_negative_equal_to_the_positive_is_masked():
     reps, emb, users, positives, _ = batch(shared=True)
     loss = Loss("softmax", l2=0.0)
@@ -117,7 +136,7 @@ def test_shared_negatives_cover_the_epoch_and_repeat_with_the_seed():
     for _ in range(2):
         sampler = BPRSampler(pairs, 20, 30, seed=[7, 1])
         epochs.append(list(sampler.batches(16, shared_negatives=5)))
-    for (u, p, n), (u2, p2, n2) in zip(*epochs):
+    for (u, p, n, _), (u2, p2, n2, _) in zip(*epochs):
         assert torch.equal(u, u2) and torch.equal(p, p2) and torch.equal(n, n2)
         assert n.shape == (5,) and len(u) == len(p) <= 16 and n.max() < 30
     seen = sorted(zip(torch.cat([b[0] for b in epochs[0]]).tolist(),

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from data.sampler import BPRSampler
 
@@ -26,7 +27,7 @@ def test_seeded_and_batched():
     for x, y in zip(a.epoch_triples(), b.epoch_triples()):
         np.testing.assert_array_equal(x, y)
     batches = list(a.batches(2))
-    assert [len(u) for u, _, _ in batches] == [2, 2, 1]
+    assert [(len(b.users), b.rows) for b in batches] == [(2, 2), (2, 2), (1, 1)]
 
 
 def test_excluded_pairs_are_never_negatives():
@@ -36,3 +37,22 @@ def test_excluded_pairs_are_never_negatives():
     for _ in range(20):
         users, pos, neg = sampler.epoch_triples()
         assert list(neg) == [3, 3] or all(n == 3 for n in neg)
+
+
+@pytest.mark.parametrize("shared_negatives", [0, 3])
+def test_the_shards_of_n_processes_are_one_process_batches_of_n_times_the_size(shared_negatives):
+    rng = np.random.default_rng(0)
+    pairs = np.unique(np.stack([rng.integers(0, 20, 150), rng.integers(0, 30, 150)], 1), axis=0)
+    one = list(BPRSampler(pairs, 20, 30, seed=3).batches(12, shared_negatives=shared_negatives))
+    shards = [list(BPRSampler(pairs, 20, 30, seed=3).batches(4, shared_negatives=shared_negatives,
+                                                            shard=(r, 3))) for r in range(3)]
+    assert len(pairs) % 12 and all(len(s) == len(one) for s in shards)   # a short last batch
+    for b, whole in enumerate(one):
+        parts = [s[b] for s in shards]
+        assert all(p.rows == len(whole.users) for p in parts)
+        assert abs(len(parts[0].users) - len(parts[-1].users)) <= 1
+        for field in ("users", "positives") + (() if shared_negatives else ("negatives",)):
+            assert torch.equal(torch.cat([getattr(p, field) for p in parts]),
+                               getattr(whole, field))
+        if shared_negatives:
+            assert all(torch.equal(p.negatives, whole.negatives) for p in parts)

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from data.sampler import BPRSampler
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.errors import TrainingDiverged
 from runtime.progress import BatchProgress, format_seconds, log
 from .losses import Loss
@@ -111,7 +111,8 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
             time_limit is not None and progress.seconds >= time_limit):
         _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, progress,
                label, say, saved_epoch, writer)
-        if save is not None and time.perf_counter() - last_save >= config.retrain.checkpoint_seconds:
+        if save is not None and distributed.agree(
+                time.perf_counter() - last_save >= config.retrain.checkpoint_seconds):
             last_save, saved_epoch = save_now()
     if time_limit is not None and progress.seconds >= time_limit and progress.epoch < epochs:
         say(f"{label}time limit: stopped after {format_seconds(progress.seconds)} of training")
@@ -136,14 +137,17 @@ def _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, 
     epoch, k, batch_size = progress.epoch + 1, config.topk[0], config.train.batch_size
     model.train()
     total, steps = torch.zeros((), device=device), 0
-    bar = BatchProgress(f"{label}epoch {epoch}", -(-len(sampler) // batch_size))
+    shard = distributed.shard()
+    bar = BatchProgress(f"{label}epoch {epoch}", -(-len(sampler) // (batch_size * shard[1])))
     loss_fn = Loss.of(config.train)
-    for steps, batch in enumerate(sampler.batches(batch_size, device, loss_fn.shared_negatives), 1):
-        loss, _ = loss_fn(model(graph), model.embedding, *batch, model.n_users)
+    for steps, batch in enumerate(sampler.batches(batch_size, device, loss_fn.shared_negatives,
+                                                  shard), 1):
+        loss, _ = loss_fn.on(model(graph), model.embedding, batch, model.n_users)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        total += distributed.average_gradients(model.parameters(), loss,
+                                               len(batch.users) / batch.rows)
         optimizer.step()
-        total += loss.detach()
         bar.step()
     check_finite(total.item(), f"{label}training", epoch, saved_epoch=saved_epoch)
     record = {"epoch": epoch, "train_loss": total.item() / max(steps, 1)}
@@ -156,7 +160,7 @@ def _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, 
         improved = stopping.update(epoch, metrics, model)
         line += (f"  val recall@{k} {metrics[f'recall@{k}']:.4f}  "
                  f"ndcg@{k} {metrics[f'ndcg@{k}']:.4f}{'  *' if improved else ''}")
-    progress.seconds += time.perf_counter() - epoch_start
+    progress.seconds += distributed.agree(time.perf_counter() - epoch_start)
     record["seconds"] = progress.seconds
     if writer is not None:
         for name, value in record.items():

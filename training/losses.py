@@ -137,7 +137,7 @@ def cosine_contrastive(u, pos, neg, positive_ids, negative_ids, margin, negative
 @dataclass
 class Loss:
     """A training loss with its settings; called on a batch from ``BPRSampler.batches(...,
-    shared_negatives=loss.shared_negatives)``. ``Loss.of(config.train)`` is how runs build it
+    shared_negatives=loss.shared_negatives)`` (``loss.on(reps, embedding, batch, n_users)``). ``Loss.of(config.train)`` is how runs build it
     (the command line's defaults are runtime.config.TrainConfig's)."""
     name: str
     l2: float = 1e-4
@@ -168,9 +168,18 @@ class Loss:
         """M for the sampler: 0 (one negative per row) for BPR."""
         return 0 if self.name == "bpr" else self.negatives
 
-    def __call__(self, representations, embedding, users, positives, negatives, n_users):
+    def __call__(self, representations, embedding, users, positives, negatives, n_users,
+                 batch_rows=None):
         """(loss with L2, loss without) of a batch; representations and embedding (N, d), users
-        first; users / positives (B,), negatives (B,) for BPR or (M,) shared; items from 0."""
+        first; users / positives (B,), negatives (B,) for BPR or (M,) shared; items from 0.
+
+        ``batch_rows``: the batch's rows over all processes when these B rows are one process's
+        part (default B). The shared negatives' L2 is then weighted by B / batch_rows, so that
+        the processes' row-weighted mean is one process's loss on the whole batch; a process
+        with no rows has loss 0 (still a function of the parameters, for backward)."""
+        if not len(users):
+            zero = representations.sum() * 0
+            return zero, zero
         positives, negatives = positives + n_users, negatives + n_users
         u, pos, neg = (representations.index_select(0, i) for i in (users, positives, negatives))
         if self.name == "bpr":
@@ -181,6 +190,13 @@ class Loss:
             main = cosine_contrastive(u, pos, neg, positives, negatives, self.margin,
                                       self.negative_weight)
         e_u, e_p, e_n = (embedding.index_select(0, i) for i in (users, positives, negatives))
-        reg = 0.5 * (e_u.pow(2).sum() + e_p.pow(2).sum() + e_n.pow(2).sum()) / len(users)
+        negatives_l2 = e_n.pow(2).sum()
+        if self.shared_negatives and batch_rows is not None and batch_rows != len(users):
+            negatives_l2 = negatives_l2 * (len(users) / batch_rows)
+        reg = 0.5 * (e_u.pow(2).sum() + e_p.pow(2).sum() + negatives_l2) / len(users)
         return main + self.l2 * reg, main
 
+    def on(self, representations, embedding, batch, n_users):
+        """The loss of a ``data.sampler.Batch`` (this process's rows of it)."""
+        return self(representations, embedding, batch.users, batch.positives, batch.negatives,
+                    n_users, batch.rows)

@@ -10,9 +10,8 @@ import random
 import time
 
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.errors import ConfigError
 from runtime.progress import format_seconds, log
 from supernet.space import space_of
@@ -46,11 +45,11 @@ def random_search(config, data, graph, run_dir, device):
         trials, best, spent = state["trials"], state["best"], state["seconds"]
         rng.setstate(state["rng"])
         log.info(f"resumed after {len(trials)} trials ({format_seconds(spent)})")
-    writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=len(trials) + 1)
+    writer = distributed.summary_writer(run_dir / "tensorboard", purge_step=len(trials) + 1)
     started = time.perf_counter() - spent
     while (budget.trials is None or len(trials) < budget.trials) and (
             budget.budget_seconds is None or not trials
-            or time.perf_counter() - started < budget.budget_seconds):
+            or distributed.agree(time.perf_counter() - started < budget.budget_seconds)):
         genotype = sample(space, config.train.dim, rng)
         if budget.sample_settings:
             genotype = with_settings(genotype, rng)

@@ -2,13 +2,12 @@
 refit on train + validation for that many epochs, score test once, save the serving bundle."""
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from data.graph import BipartiteGraph
 from evaluation.metrics import RankingEvaluator, score_test
 from evaluation.serving import save_bundle
 from ops import make_op
-from runtime import checkpoint
+from runtime import checkpoint, distributed
 from runtime.errors import ConfigError
 from runtime.progress import log
 from supernet.genotype import GenotypeError, resolve
@@ -90,7 +89,7 @@ def retrain(config, data, graph, run_dir, device):
     log.info(f"retraining {r.genotype} with the {Loss.of(config.train).name} loss:\n"
              f"{genotype.describe()}")
     state = checkpoint.load(run_dir, "retrain", device, data.fingerprint)
-    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    writer = distributed.summary_writer(run_dir / "tensorboard")
     writer.add_text("architecture", "    " + genotype.describe().replace("\n", "\n    "))
     selection = state["selection"] if state is not None and state["phase"] == "refit" else None
     if selection is None:

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
+from runtime import distributed
 from runtime.progress import format_seconds, log
 from .fit import fit
 from .retrain import new_model, validation_evaluator
@@ -54,8 +55,8 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
         kept = ranked[:math.ceil(len(alive) / eta)]
         next_epochs = min(epochs * eta, max_epochs)
         expected = sum(seconds[c] / trained[c] * (next_epochs - trained[c]) for c in kept)
-        out_of_time = budget_seconds is not None and \
-            time.perf_counter() - start + expected > budget_seconds
+        out_of_time = budget_seconds is not None and distributed.agree(
+            time.perf_counter() - start + expected > budget_seconds)
         round_.kept = ranked[:1] if last or out_of_time else kept
         rounds.append(round_)
         if len(round_.kept) == 1:
