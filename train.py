@@ -53,7 +53,8 @@ def run_flags(p):
     r.add_argument("--topk", type=int, nargs="+", default=RUN.topk,
                    help="cut-offs K; the first one drives early stopping (default: 20)")
     r.add_argument("--threads", type=int,
-                   help="CPU threads for torch (default: the cores this process may use)")
+                   help="CPU threads for torch (default: the cores this process may use, "
+                        "shared out among torchrun's processes on this machine)")
     r.add_argument("--eval-chunk-size", type=int, default=RUN.eval_chunk_size,
                    help="users scored at once in full-ranking evaluation (default: %(default)s)")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .errors import UserError
 from .files import save_torch
 
@@ -25,12 +26,14 @@ class CheckpointError(UserError):
 def save(run_dir, kind, **state):
     """Atomically write RUN_DIR/checkpoint.pt (a kill mid-write leaves the previous one)."""
     assert kind in KINDS, kind
-    save_torch(Path(run_dir) / CHECKPOINT, {"kind": kind, "version": VERSION, **state})
+    save_torch(Path(run_dir) / CHECKPOINT, {"kind": kind, "version": VERSION,
+                                            "processes": distributed.world_size(), **state})
 
 
-def load(run_dir, kind, device="cpu", fingerprint=None):
+def load(run_dir, kind, device="cpu", fingerprint=None, resuming=False):
     """RUN_DIR's checkpoint of ``kind`` (None when there is none). A checkpoint of another kind
-    or version, or (when ``fingerprint`` is given) of other data, is a CheckpointError."""
+    or version, or (when ``fingerprint`` is given) of other data, or (when ``resuming`` its
+    training) of another number of processes, is a CheckpointError."""
     path = Path(run_dir) / CHECKPOINT
     state = _read(path, device)
     if state is None:
@@ -45,6 +48,12 @@ def load(run_dir, kind, device="cpu", fingerprint=None):
     if state["version"] != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {state['version']}; this recnas reads "
                               f"version {VERSION}")
+    processes = state.get("processes", 1)
+    if resuming and processes != distributed.world_size():
+        raise CheckpointError(f"{path}: written by a run of {processes} process(es), resumed "
+                              f"with {distributed.world_size()}; resume with {processes} (python "
+                              "train.py for 1, torchrun --nproc_per_node N for N): a step's "
+                              "batch is processes × --batch-size")
     saved = state.get("dataset", {}).get("fingerprint")
     if fingerprint is not None and saved != fingerprint:
         raise CheckpointError(f"{path}: the run started on other data (fingerprint "

@@ -73,7 +73,8 @@ def search(config, data, graph, run_dir, device):
     evaluate = _evaluation(model, graph, data, config, device)
     dataset = data.record()
     start_epoch, history = 0, []
-    state = checkpoint.load(run_dir, "search", device, dataset["fingerprint"])
+    state = checkpoint.load(run_dir, "search", device, dataset["fingerprint"],
+                            resuming=True)
     if state is not None:
         model.load_state_dict(state["model"])
         weight_optimizer.load_state_dict(state["weight_optimizer"])
@@ -141,6 +142,7 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     train_total = torch.zeros((), device=device)
     arch_total = torch.zeros((), device=device)
     bar = BatchProgress(f"epoch {epoch + 1}", -(-len(train_sampler) // (batch_size * shard[1])))
+    started = time.perf_counter()
     for steps, batch in enumerate(train_sampler.batches(batch_size, device,
                                                         loss.shared_negatives, shard), 1):
         if search_alpha:
@@ -156,6 +158,7 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     check_finite(train_total.item(), "training", epoch + 1, run_dir)
     return {"epoch": epoch + 1, "train_loss": train_total.item() / max(steps, 1),
             "alpha_steps": steps if search_alpha else 0,
+            "train_seconds": time.perf_counter() - started,
             "tau": tau if s.strategy == "gdas" else None}
 
 

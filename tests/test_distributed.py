@@ -14,8 +14,10 @@ import torch.multiprocessing as mp
 
 import supernet.search as search_module
 from runtime import distributed
+from runtime.checkpoint import CheckpointError
 from runtime.config import RunConfig
 from runtime.jobs import run
+from supernet.derive import derive
 
 from helpers import small_dataset
 
@@ -104,6 +106,8 @@ def test_alpha_is_identical_on_every_process_and_matches_one_process_of_twice_th
     assert ranks[0]["genotype"] == ranks[1]["genotype"]
     results = json.loads((tmp_path / "two" / "results.json").read_text())
     assert results["processes"] == 2 and results["genotype"] == ranks[0]["genotype"]
+    derived = derive(tmp_path / "two")            # derive.py, one process, reads it as well
+    assert derived.to_dict()["nodes"] == results["genotype"]["nodes"]
 
     one = run(small_config(tmp_path, "search", "one", order=order, batch_size=32))
     state_one, state_two = checkpoint_of(tmp_path / "one"), checkpoint_of(tmp_path / "two")
@@ -133,18 +137,35 @@ def test_two_processes_with_batch_b_retrain_as_one_process_with_batch_2b(tmp_pat
     assert two["processes"] == 2 and one["processes"] == 1
 
 
+def test_random_search_on_two_processes_tries_what_one_process_of_twice_the_batch_tries(
+        tmp_path):
+    flags = dict(trials=3, epochs=4, eval_every=2, sample_settings=True)
+    spawn(_run, small_config(tmp_path, "random_search", "two", batch_size=24, **flags))
+    one = run(small_config(tmp_path, "random_search", "one", batch_size=48, **flags))
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert len(one["trials"]) == len(two["trials"]) == 3
+    for t1, t2 in zip(one["trials"], two["trials"]):
+        assert (t1["genotype"], t1["dim"], t1["epoch"]) == (t2["genotype"], t2["dim"], t2["epoch"])
+        assert t2["val_recall"] == pytest.approx(t1["val_recall"], abs=1e-6)
+    assert two["genotype"] == one["genotype"]
+
+
 def test_a_killed_and_resumed_two_process_search_equals_a_straight_one(tmp_path):
     spawn(_run, small_config(tmp_path, "search", "straight", batch_size=16))
     killed = small_config(tmp_path, "search", "killed", batch_size=16)
     with pytest.raises(mp.ProcessRaisedException, match="Killed"):
         spawn(_search_killed_after_epoch, killed, 2)
     assert checkpoint_of(killed.out)["epoch"] == 2
+    with pytest.raises(CheckpointError, match="run of 2 process.*resumed with 1"):
+        run(killed, resume=True)                 # one process would train other batches
     spawn(_run, killed, True)
     straight, resumed = checkpoint_of(tmp_path / "straight"), checkpoint_of(killed.out)
     assert straight["epoch"] == resumed["epoch"] == 3
     for key, value in straight["model"].items():
         assert torch.equal(resumed["model"][key], value), key
-    assert straight["history"] == resumed["history"]
+    untimed = [[{k: v for k, v in h.items() if k != "train_seconds"} for h in state["history"]]
+               for state in (straight, resumed)]
+    assert untimed[0] == untimed[1]
 
 
 def test_torchrun_runs_the_main_job_on_two_processes(tmp_path):

@@ -40,7 +40,8 @@ def random_search(config, data, graph, run_dir, device):
     rng = random.Random(config.seed)
     k = config.topk[0]
     trials, best, spent = [], None, 0.0
-    state = checkpoint.load(run_dir, "random_search", device, data.fingerprint)
+    state = checkpoint.load(run_dir, "random_search", device, data.fingerprint,
+                            resuming=True)
     if state is not None:
         trials, best, spent = state["trials"], state["best"], state["seconds"]
         rng.setstate(state["rng"])

@@ -88,7 +88,8 @@ def retrain(config, data, graph, run_dir, device):
         log.info("no validation split: training all epochs without early stopping")
     log.info(f"retraining {r.genotype} with the {Loss.of(config.train).name} loss:\n"
              f"{genotype.describe()}")
-    state = checkpoint.load(run_dir, "retrain", device, data.fingerprint)
+    state = checkpoint.load(run_dir, "retrain", device, data.fingerprint,
+                            resuming=True)
     writer = distributed.summary_writer(run_dir / "tensorboard")
     writer.add_text("architecture", "    " + genotype.describe().replace("\n", "\n    "))
     selection = state["selection"] if state is not None and state["phase"] == "refit" else None
