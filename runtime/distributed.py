@@ -24,6 +24,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from .errors import ConfigError
+
 
 def launched():
     """Whether a launcher (torchrun) started this process as one of a group."""
@@ -38,7 +40,12 @@ def setup(device_name="auto"):
         return None
     cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
     if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        local, gpus = int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.device_count()
+        if local >= gpus:
+            raise ConfigError(f"process {local} on this machine needs GPU {local}, but torch "
+                              f"sees {gpus}: launch at most {gpus} processes per machine "
+                              "(--nproc_per_node), or run on the CPU (--device cpu)")
+        torch.cuda.set_device(local)
     backend = "nccl" if cuda else "gloo"
     dist.init_process_group(backend)
     return backend

@@ -16,7 +16,7 @@ from training.losses import Loss
 from .architect import Architect
 from .derive import discretize
 from .space import space_of
-from .model import Supernet
+from .model import OP_WEIGHTS, Supernet
 from .tensorboard import SearchLogger
 
 
@@ -47,6 +47,9 @@ def check(config, data):
         raise ConfigError("choose one of --then-retrain and --then-select")
     if config.search.then_select and config.select.search_seeds < 1:
         raise ConfigError("--search-seeds must be at least 1")
+    if config.search.op_weights not in OP_WEIGHTS:              # e.g. from a config.json
+        raise ConfigError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, not "
+                          f"{config.search.op_weights!r}")
     if config.search.strategy not in ("darts", "gdas"):
         raise ConfigError(f"unknown search strategy {config.search.strategy!r}")
     if not len(data.val):

@@ -16,6 +16,7 @@ import supernet.search as search_module
 from runtime import distributed
 from runtime.checkpoint import CheckpointError
 from runtime.config import RunConfig
+from runtime.errors import ConfigError
 from runtime.jobs import run
 from supernet.derive import derive
 
@@ -183,3 +184,13 @@ def test_torchrun_runs_the_main_job_on_two_processes(tmp_path):
     assert results["processes"] == 2 and results["test"]["recall@20"] >= 0
     assert (out / "selection" / "selection.json").exists()
     assert done.stdout.count("selection: winner") == 1            # process 0 alone reports
+
+
+def test_more_processes_than_gpus_is_one_line(monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="process 1 on this machine needs GPU 1, but torch sees 1"):
+        distributed.setup("cuda")
+    assert not distributed.active()

@@ -77,6 +77,14 @@ def test_search_without_validation_refuses_at_once(tmp_path):
     assert not (tmp_path / "run" / checkpoint.CHECKPOINT).exists()
 
 
+def test_unknown_op_weights_in_a_config_file_is_one_line(tmp_path):
+    bad = config(tmp_path).to_dict()
+    bad["search"]["op_weights"] = "shared"            # a config.json edited by hand
+    with pytest.raises(ConfigError, match="op_weights must be one of edge, node, not 'shared'"):
+        run(RunConfig.from_dict(bad))
+    assert not (tmp_path / "run" / checkpoint.CHECKPOINT).exists()
+
+
 def test_retrain_without_validation_trains_every_epoch(tmp_path):
     results = run(config(tmp_path, "retrain", val_fraction=0.0, epochs=4))
     assert results["epoch"] == 4 and results["val"] is None
