@@ -121,9 +121,13 @@ def search_flags(p):
                    help="intermediate cell nodes K, like a K-layer GNN (default: %(default)s)")
     s.add_argument("--ops", nargs="+", default=SEARCH.ops,
                    help="candidate ops on every edge (default: all: %(default)s)")
-    s.add_argument("--strategy", choices=("darts", "gdas", "random"), default=SEARCH.strategy,
-                   help="random: sample and retrain architectures, needs --trials or "
-                        "--budget-seconds (default: %(default)s)")
+    s.add_argument("--strategy", choices=("darts", "gdas", "evolution", "random"),
+                   default=SEARCH.strategy,
+                   help="darts: softmax mixtures and α; gdas: sampled paths and α; evolution: "
+                        "the supernet trained on uniform paths (SPOS), then aging evolution "
+                        "scoring genotypes with its weights; random: sample and retrain "
+                        "architectures, needs --trials or --budget-seconds "
+                        "(default: %(default)s)")
     s.add_argument("--op-weights", choices=OP_WEIGHTS, default=SEARCH.op_weights,
                    help="supernet op weights: one copy per source node, shared by its edges, "
                         "or one per edge as in DARTS (default: %(default)s)")
@@ -160,6 +164,14 @@ def search_flags(p):
     s.add_argument("--sample-settings", action="store_true",
                    help="random search: each trial also draws width, lr, L2, loss, temperature "
                         "and negatives (the settings --then-select searches)")
+    s.add_argument("--population", type=int, default=SEARCH.population,
+                   help="evolution: genotypes alive at once (default: %(default)s)")
+    s.add_argument("--tournament", type=int, default=SEARCH.tournament,
+                   help="evolution: members drawn per cycle; the fittest is copied with one "
+                        "choice changed (default: %(default)s)")
+    s.add_argument("--cycles", type=int, default=SEARCH.cycles,
+                   help="evolution: cycles, each scores one new genotype; the oldest member "
+                        "leaves (default: %(default)s)")
     s.add_argument("--order", type=int, choices=(1, 2), default=SEARCH.order,
                    help="1: first-order α gradient; 2: DARTS's unrolled gradient "
                         "(default: %(default)s)")

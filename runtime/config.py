@@ -38,7 +38,8 @@ class SearchConfig:
     epochs: int = 30
     nodes: int = 3                     # intermediate cell nodes K
     ops: List[str] = field(default_factory=lambda: list(CANDIDATES))   # candidates per edge
-    strategy: str = "darts"            # darts (softmax mixtures) | gdas (sampled paths)
+    strategy: str = "darts"            # darts (softmax mixtures) | gdas (sampled paths) |
+                                       # evolution (SPOS: uniform paths, then aging evolution)
     op_weights: str = "node"           # node: sibling edges share op weights | edge: DARTS's own
     order: int = 1                     # 2: DARTS's unrolled hypergradient
     warmup_epochs: int = 5             # epochs in which only the weights train
@@ -49,6 +50,9 @@ class SearchConfig:
     tau_max: float = 10.0              # GDAS temperature, annealed linearly to tau_min ...
     tau_min: float = 0.1
     tau_epochs: Optional[int] = None   # ... over this many epochs (None: the first --epochs)
+    population: int = 20               # evolution: genotypes alive at once ...
+    tournament: int = 5                # ... drawn per cycle, the fittest one mutated ...
+    cycles: int = 100                  # ... for this many cycles (one child scored per cycle)
     then_retrain: bool = False         # then derive the genotype and retrain it in RUN_DIR/retrain
     then_select: bool = False          # then the selection stage and the winner's retraining
 

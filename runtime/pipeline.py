@@ -13,6 +13,7 @@ from dataclasses import replace
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
 from supernet.derive import alternatives, derive
+from supernet.evolution import Evolution
 from supernet.space import space_of
 from supernet.genotype import BUILTINS, Genotype, builtin
 from supernet.model import ArchWeights
@@ -35,8 +36,12 @@ def candidates(config, dirs):
     for search_dir in dirs:
         derived = derive(search_dir)
         state = checkpoint.load(search_dir, "search")
-        nearest = alternatives(ArchWeights.from_state_dict(state["model"]), space,
-                               config.train.dim, config.select.alternatives)
+        if state.get("evolution") is not None:       # the next fittest genotypes evolution met
+            nearest = Evolution.from_state_dict(state["evolution"]).best(
+                1 + config.select.alternatives)[1:]
+        else:
+            nearest = alternatives(ArchWeights.from_state_dict(state["model"]), space,
+                                   config.train.dim, config.select.alternatives)
         for genotype in [derived, *nearest]:
             genotype.provenance = {}
             cells.setdefault(genotype.short(), genotype)

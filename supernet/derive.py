@@ -8,7 +8,9 @@ import torch
 
 from runtime import checkpoint
 from runtime.config import RunConfig
+from runtime.errors import ConfigError
 from runtime.progress import log
+from .evolution import Evolution
 from .genotype import Genotype, NodeChoice
 from .model import ArchWeights
 from .oneshot import OneShot
@@ -119,7 +121,14 @@ def derive(run_dir, out=None, inputs_per_node=1, method="argmax"):
     config = RunConfig.from_dict(state["config"])
     space = space_of(config)
     alphas = ArchWeights.from_state_dict(state["model"])
-    if method == "argmax":
+    if state.get("evolution") is not None:          # --strategy evolution: its fittest genotype
+        if method != "argmax":
+            raise ConfigError(f"--method {method} reads α, which an evolution search does not "
+                              "train; its genotype is the fittest one evolution scored")
+        genotype = Evolution.from_state_dict(state["evolution"]).best()[0]
+        genotype.dim = config.train.dim
+        method = "evolution"
+    elif method == "argmax":
         genotype = discretize(alphas, space, config.train.dim, inputs_per_node)
     elif method == "perturbation":
         one_shot = OneShot.from_state(state, run_dir)

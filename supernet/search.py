@@ -1,5 +1,6 @@
 """The supernet search: bilevel optimization of weights (train batches) and α (validation
 batches), with per-epoch evaluation, TensorBoard and a checkpoint after every epoch."""
+import random
 import time
 from functools import partial
 
@@ -16,7 +17,10 @@ from training.losses import Loss
 from .architect import Architect
 from .derive import discretize
 from .space import space_of
-from .model import OP_WEIGHTS, Supernet
+from .evolution import Evolution, evolve
+from .genotype import sample
+from .model import OP_WEIGHTS, ArchWeights, Supernet
+from .oneshot import OneShot
 from .tensorboard import SearchLogger
 
 
@@ -50,8 +54,14 @@ def check(config, data):
     if config.search.op_weights not in OP_WEIGHTS:              # e.g. from a config.json
         raise ConfigError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, not "
                           f"{config.search.op_weights!r}")
-    if config.search.strategy not in ("darts", "gdas"):
+    if config.search.strategy not in STRATEGIES:
         raise ConfigError(f"unknown search strategy {config.search.strategy!r}")
+    s = config.search
+    if s.strategy == "evolution" and (s.population < 2 or not 2 <= s.tournament <= s.population
+                                      or s.cycles < 0):
+        raise ConfigError("evolution needs --population >= 2, 2 <= --tournament <= "
+                          f"--population and --cycles >= 0 (got {s.population}, "
+                          f"{s.tournament}, {s.cycles})")
     if not len(data.val):
         raise ConfigError("the validation split is empty (--val-fraction 0, or every user has "
                           "fewer than 5 training interactions): a search learns α on it, a "
@@ -73,9 +83,11 @@ def search(config, data, graph, run_dir, device):
     samplers = (BPRSampler(data.train, data.n_users, data.n_items, seed=[config.seed, 1]),
                 BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 2],
                            exclude=data.train))
-    evaluate = _evaluation(model, graph, data, config, device)
+    evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
+                                 config.eval_chunk_size, device)
+    evaluate = _evaluation(model, graph, data, config, device, evaluator)
     dataset = data.record()
-    start_epoch, history = 0, []
+    start_epoch, history, evolution = 0, [], None
     state = checkpoint.load(run_dir, "search", device, dataset["fingerprint"],
                             resuming=True)
     if state is not None:
@@ -85,42 +97,56 @@ def search(config, data, graph, run_dir, device):
         checkpoint.restore_rng(state["rng"], samplers)
         start_epoch, history = state["epoch"], state["history"]
         log.info(f"resumed from {run_dir / checkpoint.CHECKPOINT} after epoch {start_epoch}")
+        if state.get("evolution") is not None and start_epoch == s.epochs:
+            evolution = Evolution.from_state_dict(state["evolution"])
     logger = SearchLogger(run_dir / "tensorboard", space, purge_step=start_epoch)
+
+    def save(epochs_done, evolved=None):
+        checkpoint.save(run_dir, "search", epoch=epochs_done, model=model.state_dict(),
+                        weight_optimizer=weight_optimizer.state_dict(),
+                        arch_optimizer=architect.optimizer.state_dict(),
+                        rng=checkpoint.rng_state(samplers), config=config.to_dict(),
+                        history=history, dataset=dataset,
+                        evolution=None if evolved is None else evolved.state_dict())
+
     log.info(f"searching with the {Loss.of(config.train, search=True).name} loss")
     started = time.perf_counter()
     for epoch in range(start_epoch, s.epochs):
         record = _train_epoch(model, graph, config, epoch, weight_optimizer, architect,
                               samplers, device, run_dir)
         _, val_loss, metrics = evaluate()
-        genotype = discretize(model.alphas(), space, train.dim)
+        genotype = reference_path(config) if s.strategy == "evolution" else \
+            discretize(model.alphas(), space, train.dim)
         record.update(val_loss=val_loss, genotype=genotype.short(),
                       **{f"val_{name}": value for name, value in metrics.items() if "@" in name})
         history.append(record)
         _report(record, config, started, epoch - start_epoch + 1, logger, model, genotype)
-        checkpoint.save(run_dir, "search", epoch=epoch + 1, model=model.state_dict(),
-                        weight_optimizer=weight_optimizer.state_dict(),
-                        arch_optimizer=architect.optimizer.state_dict(),
-                        rng=checkpoint.rng_state(samplers), config=config.to_dict(),
-                        history=history, dataset=dataset)
-    return _finish(model, evaluate, data, config, device, logger, history)
+        save(epoch + 1)
+    if s.strategy == "evolution":
+        evolution = _evolve(model, graph, evaluator, data, config, evolution, logger,
+                            lambda evolved: save(s.epochs, evolved))
+    return _finish(model, evaluate, data, config, device, logger, history, evolution)
 
 
-def _evaluation(model, graph, data, config, device):
+def _evaluation(model, graph, data, config, device, evaluator):
     """A function giving the supernet's representations, validation loss (the training loss
     without L2, on one fixed draw of validation batches, so it compares across epochs) and
-    validation ranking metrics."""
+    validation ranking metrics: under its α (DARTS: the mixture; GDAS: the argmax), or, for
+    evolution, whose α never trains, on one fixed random path (``reference_path``) or the
+    mixing ``weights`` given."""
     loss_fn = Loss.of(config.train, search=True)
     val_batch = next(BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 3],
                                 exclude=data.train).batches(len(data.val), device,
                                                             loss_fn.shared_negatives))
-    evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
-                                 config.eval_chunk_size, device)
     strategy = "darts" if config.search.strategy == "darts" else "argmax"
+    space = model.space
 
-    def evaluate():
+    def evaluate(weights=None):
+        if weights is None and config.search.strategy == "evolution":
+            weights = ArchWeights.of_genotype(reference_path(config), space, model.embedding)
         model.eval()
         with torch.no_grad():
-            reps = model(graph, model.arch_weights(strategy))
+            reps = model(graph, model.arch_weights(strategy) if weights is None else weights)
             _, val_loss = loss_fn.on(reps, model.embedding, val_batch, data.n_users)
             metrics = evaluator(reps[:data.n_users], reps[data.n_users:])
         return reps, val_loss.item(), metrics
@@ -135,8 +161,9 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     train_sampler, val_sampler = samplers
     tau = gumbel_tau(s, epoch)
     loss = Loss.of(config.train, search=True)
-    search_alpha = epoch >= s.warmup_epochs
-    strategy = "path" if s.warmup_paths and not search_alpha else s.strategy
+    search_alpha = epoch >= s.warmup_epochs and s.strategy in ("darts", "gdas")
+    strategy = "path" if s.strategy == "evolution" or (s.warmup_paths and not search_alpha) \
+        else s.strategy
     loss_fn = partial(_batch_loss, model, graph, loss, strategy, tau)
     architect.loss_fn = loss_fn
     model.train()
@@ -169,7 +196,8 @@ def _report(record, config, started, epochs_done, logger, model, genotype):
     k, epoch = config.topk[0], record["epoch"]
     elapsed = time.perf_counter() - started
     eta = elapsed / epochs_done * (config.search.epochs - epoch)
-    phase = "search" if record["alpha_steps"] else "warm-up"
+    phase = "search" if record["alpha_steps"] else \
+        "paths" if config.search.strategy == "evolution" else "warm-up"
     log.info(f"epoch {epoch}/{config.search.epochs}  train {record['train_loss']:.4f}  "
              f"val {record['val_loss']:.4f}  recall@{k} {record[f'val_recall@{k}']:.4f}  "
              f"ndcg@{k} {record[f'val_ndcg@{k}']:.4f}  {phase}  | {genotype.short()} | "
@@ -180,12 +208,18 @@ def _report(record, config, started, epochs_done, logger, model, genotype):
                                         f"val/ndcg@{k}": record[f"val_ndcg@{k}"]}, genotype)
 
 
-def _finish(model, evaluate, data, config, device, logger, history):
-    """Validation and test (scored once, here) of the final supernet."""
+def _finish(model, evaluate, data, config, device, logger, history, evolution=None):
+    """Validation and test (scored once, here) of the final supernet: under its α, or, after
+    an evolution, on the fittest genotype's path."""
     for alpha in model.arch_parameters():      # several processes: each derives from its α
         distributed.check_identical(alpha.detach(), "α")
-    reps, val_loss, val_metrics = evaluate()
-    genotype = discretize(model.alphas(), model.space, config.train.dim)
+    if evolution is None:
+        genotype = discretize(model.alphas(), model.space, config.train.dim)
+        reps, val_loss, val_metrics = evaluate()
+    else:
+        genotype = evolution.best()[0]
+        reps, val_loss, val_metrics = evaluate(
+            ArchWeights.of_genotype(genotype, model.space, model.embedding))
     test_metrics = score_test(reps, data, config, device)
     k, s = config.topk[0], config.search
     logger.log_final({"strategy": s.strategy, "order": s.order, "epochs": s.epochs,
@@ -196,7 +230,50 @@ def _finish(model, evaluate, data, config, device, logger, history):
     log.info("derived architecture:\n" + genotype.describe())
     return {"mode": "search", "val": val_metrics, "test": test_metrics, "val_loss": val_loss,
             "genotype": genotype.to_dict(), "history": history,
-            "alpha": model.alphas().softmax().to_record(model.space)}
+            "alpha": model.alphas().softmax().to_record(model.space),
+            "evolution": None if evolution is None else _evolution_record(evolution)}
+
+
+STRATEGIES = ("darts", "gdas", "evolution")
+
+
+def reference_path(config):
+    """The fixed random single-input genotype whose validation score shows how an evolution
+    search's path training progresses (its α never trains, so there is no mixture to score)."""
+    return sample(space_of(config), config.train.dim, random.Random(config.seed))
+
+
+def _evolve(model, graph, evaluator, data, config, evolution, logger, save):
+    """Aging evolution over genotypes scored with the trained supernet's weights; a checkpoint
+    every 10 cycles and at the end (``save(evolution)``)."""
+    s, k = config.search, config.topk[0]
+    one_shot = OneShot(model, graph, evaluator, data.n_users, k)
+    log.info(f"evolution: population {s.population}, tournament {s.tournament}, "
+             f"{s.cycles} cycles, genotypes scored by the supernet's val recall@{k}")
+
+    def after_cycle(state, child_fitness):
+        fitness = [state.scored[name][0] for name in state.population]
+        best = max(value for value, _ in state.scored.values())
+        logger.writer.add_scalar("evolution/population_best", max(fitness), state.cycles)
+        logger.writer.add_scalar("evolution/population_mean", sum(fitness) / len(fitness),
+                                 state.cycles)
+        logger.writer.add_scalar("evolution/best_ever", best, state.cycles)
+        if child_fitness is not None:
+            logger.writer.add_scalar("evolution/child", child_fitness, state.cycles)
+        if state.cycles % 10 == 0 or state.cycles == s.cycles:
+            log.info(f"evolution: cycle {state.cycles}/{s.cycles}  population best "
+                     f"{max(fitness):.4f} mean {sum(fitness) / len(fitness):.4f}  best ever "
+                     f"{best:.4f}  ({len(state.scored)} genotypes scored)")
+            save(state)
+
+    return evolve(one_shot.score_genotype, model.space, config.train.dim, config.seed,
+                  s.population, s.tournament, s.cycles, evolution, after_cycle)
+
+
+def _evolution_record(evolution, n=10):
+    ranked = sorted(evolution.scored.items(), key=lambda item: -item[1][0])[:n]
+    return {"cycles": evolution.cycles, "scored": len(evolution.scored),
+            "best": [{"genotype": name, "val_recall": value} for name, (value, _) in ranked]}
 
 
 def _cycle(sampler, batch_size, device, shared_negatives, shard):
