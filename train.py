@@ -121,11 +121,13 @@ def search_flags(p):
                    help="intermediate cell nodes K, like a K-layer GNN (default: %(default)s)")
     s.add_argument("--ops", nargs="+", default=SEARCH.ops,
                    help="candidate ops on every edge (default: all: %(default)s)")
-    s.add_argument("--strategy", choices=("darts", "gdas", "evolution", "random"),
+    s.add_argument("--strategy", choices=("darts", "gdas", "evolution", "reinforce", "random"),
                    default=SEARCH.strategy,
                    help="darts: softmax mixtures and α; gdas: sampled paths and α; evolution: "
                         "the supernet trained on uniform paths (SPOS), then aging evolution "
-                        "scoring genotypes with its weights; random: sample and retrain "
+                        "scoring genotypes with its weights; reinforce: a controller samples "
+                        "the training paths and learns by policy gradient from their "
+                        "validation recall; random: sample and retrain "
                         "architectures, needs --trials or --budget-seconds "
                         "(default: %(default)s)")
     s.add_argument("--op-weights", choices=OP_WEIGHTS, default=SEARCH.op_weights,
@@ -172,6 +174,16 @@ def search_flags(p):
     s.add_argument("--cycles", type=int, default=SEARCH.cycles,
                    help="evolution: cycles, each scores one new genotype; the oldest member "
                         "leaves (default: %(default)s)")
+    s.add_argument("--controller-steps", type=int, default=SEARCH.controller_steps,
+                   help="reinforce: controller updates per epoch after the warm-up, each on "
+                        "one sampled path (default: %(default)s)")
+    s.add_argument("--controller-lr", type=float, default=SEARCH.controller_lr,
+                   help="reinforce: Adam learning rate of the controller (default: %(default)s)")
+    s.add_argument("--entropy-weight", type=float, default=SEARCH.entropy_weight,
+                   help="reinforce: weight of the policy's entropy bonus (default: %(default)s)")
+    s.add_argument("--baseline-decay", type=float, default=SEARCH.baseline_decay,
+                   help="reinforce: decay of the rewards' moving-average baseline "
+                        "(default: %(default)s)")
     s.add_argument("--order", type=int, choices=(1, 2), default=SEARCH.order,
                    help="1: first-order α gradient; 2: DARTS's unrolled gradient "
                         "(default: %(default)s)")

@@ -39,7 +39,8 @@ class SearchConfig:
     nodes: int = 3                     # intermediate cell nodes K
     ops: List[str] = field(default_factory=lambda: list(CANDIDATES))   # candidates per edge
     strategy: str = "darts"            # darts (softmax mixtures) | gdas (sampled paths) |
-                                       # evolution (SPOS: uniform paths, then aging evolution)
+                                       # evolution (SPOS: uniform paths, then aging evolution) |
+                                       # reinforce (a controller's paths, policy gradient)
     op_weights: str = "node"           # node: sibling edges share op weights | edge: DARTS's own
     order: int = 1                     # 2: DARTS's unrolled hypergradient
     warmup_epochs: int = 5             # epochs in which only the weights train
@@ -53,6 +54,10 @@ class SearchConfig:
     population: int = 20               # evolution: genotypes alive at once ...
     tournament: int = 5                # ... drawn per cycle, the fittest one mutated ...
     cycles: int = 100                  # ... for this many cycles (one child scored per cycle)
+    controller_steps: int = 50         # reinforce: controller updates per epoch after warm-up
+    controller_lr: float = 0.01        # reinforce: Adam on the controller's logits
+    entropy_weight: float = 1e-3       # reinforce: bonus on the policy's entropy
+    baseline_decay: float = 0.95       # reinforce: moving average of the rewards
     then_retrain: bool = False         # then derive the genotype and retrain it in RUN_DIR/retrain
     then_select: bool = False          # then the selection stage and the winner's retraining
 

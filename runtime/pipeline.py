@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from data.graph import BipartiteGraph
 from data.interactions import load_interactions
-from supernet.derive import alternatives, derive
+from supernet.derive import alternatives, controller_of, derive
 from supernet.evolution import Evolution
 from supernet.space import space_of
 from supernet.genotype import BUILTINS, Genotype, builtin
@@ -36,7 +36,10 @@ def candidates(config, dirs):
     for search_dir in dirs:
         derived = derive(search_dir)
         state = checkpoint.load(search_dir, "search")
-        if state.get("evolution") is not None:       # the next fittest genotypes evolution met
+        if state.get("controller") is not None:      # the next most likely genotypes
+            nearest = controller_of(state, space).alternatives(config.select.alternatives,
+                                                               config.train.dim)
+        elif state.get("evolution") is not None:     # the next fittest genotypes evolution met
             nearest = Evolution.from_state_dict(state["evolution"]).best(
                 1 + config.select.alternatives)[1:]
         else:

@@ -10,6 +10,7 @@ from runtime import checkpoint
 from runtime.config import RunConfig
 from runtime.errors import ConfigError
 from runtime.progress import log
+from .controller import Controller
 from .evolution import Evolution
 from .genotype import Genotype, NodeChoice
 from .model import ArchWeights
@@ -107,6 +108,13 @@ def alternatives(alphas: ArchWeights, space: SearchSpace, dim, n):
     return [genotype for _, _, genotype in sorted(options, key=lambda t: (-float(t[0]), t[1]))[:n]]
 
 
+def controller_of(state, space):
+    """The REINFORCE controller saved in a search checkpoint."""
+    controller = Controller(space)
+    controller.load(state["controller"])
+    return controller
+
+
 def derive(run_dir, out=None, inputs_per_node=1, method="argmax"):
     """Read RUN_DIR's search checkpoint, write the derived genotype (default
     RUN_DIR/genotype.json) with its α, search config and dataset fingerprint, and the cell
@@ -121,7 +129,14 @@ def derive(run_dir, out=None, inputs_per_node=1, method="argmax"):
     config = RunConfig.from_dict(state["config"])
     space = space_of(config)
     alphas = ArchWeights.from_state_dict(state["model"])
-    if state.get("evolution") is not None:          # --strategy evolution: its fittest genotype
+    if state.get("controller") is not None:         # --strategy reinforce: the policy's mode
+        if method != "argmax":
+            raise ConfigError(f"--method {method} reads α, which a reinforce search does not "
+                              "train; its genotype is the controller's most likely one")
+        controller = controller_of(state, space)
+        genotype = controller.genotype(controller.mode(), config.train.dim)
+        method = "reinforce"
+    elif state.get("evolution") is not None:        # --strategy evolution: its fittest genotype
         if method != "argmax":
             raise ConfigError(f"--method {method} reads α, which an evolution search does not "
                               "train; its genotype is the fittest one evolution scored")

@@ -17,6 +17,7 @@ from training.losses import Loss
 from .architect import Architect
 from .derive import discretize
 from .space import space_of
+from .controller import Controller
 from .evolution import Evolution, evolve
 from .genotype import sample
 from .model import OP_WEIGHTS, ArchWeights, Supernet
@@ -34,8 +35,9 @@ def gumbel_tau(search_config, epoch):
     return max(s.tau_min, s.tau_max - (s.tau_max - s.tau_min) * epoch / (s.tau_epochs - 1))
 
 
-def _batch_loss(model, graph, loss_fn, strategy, tau, batch):
-    representations = model(graph, model.arch_weights(strategy, tau))
+def _batch_loss(model, graph, loss_fn, weights, batch):
+    """The loss of ``batch`` under the mixing weights ``weights()`` gives for this step."""
+    representations = model(graph, weights())
     return loss_fn.on(representations, model.embedding, batch, model.n_users)[0]
 
 
@@ -57,6 +59,11 @@ def check(config, data):
     if config.search.strategy not in STRATEGIES:
         raise ConfigError(f"unknown search strategy {config.search.strategy!r}")
     s = config.search
+    if s.strategy == "reinforce" and (s.controller_steps < 1 or not s.controller_lr > 0
+                                      or not 0 <= s.baseline_decay < 1):
+        raise ConfigError("reinforce needs --controller-steps >= 1, --controller-lr > 0 and "
+                          f"0 <= --baseline-decay < 1 (got {s.controller_steps}, "
+                          f"{s.controller_lr}, {s.baseline_decay})")
     if s.strategy == "evolution" and (s.population < 2 or not 2 <= s.tournament <= s.population
                                       or s.cycles < 0):
         raise ConfigError("evolution needs --population >= 2, 2 <= --tournament <= "
@@ -85,7 +92,10 @@ def search(config, data, graph, run_dir, device):
                            exclude=data.train))
     evaluator = RankingEvaluator(data.val, [data.train], data.n_users, data.n_items, config.topk,
                                  config.eval_chunk_size, device)
-    evaluate = _evaluation(model, graph, data, config, device, evaluator)
+    controller = Controller(space, s.controller_lr, s.entropy_weight, s.baseline_decay) \
+        if s.strategy == "reinforce" else None
+    one_shot = OneShot(model, graph, evaluator, data.n_users, config.topk[0])
+    evaluate = _evaluation(model, graph, data, config, device, evaluator, controller)
     dataset = data.record()
     start_epoch, history, evolution = 0, [], None
     state = checkpoint.load(run_dir, "search", device, dataset["fingerprint"],
@@ -97,6 +107,8 @@ def search(config, data, graph, run_dir, device):
         checkpoint.restore_rng(state["rng"], samplers)
         start_epoch, history = state["epoch"], state["history"]
         log.info(f"resumed from {run_dir / checkpoint.CHECKPOINT} after epoch {start_epoch}")
+        if controller is not None:
+            controller.load(state["controller"])
         if state.get("evolution") is not None and start_epoch == s.epochs:
             evolution = Evolution.from_state_dict(state["evolution"])
     logger = SearchLogger(run_dir / "tensorboard", space, purge_step=start_epoch)
@@ -107,15 +119,19 @@ def search(config, data, graph, run_dir, device):
                         arch_optimizer=architect.optimizer.state_dict(),
                         rng=checkpoint.rng_state(samplers), config=config.to_dict(),
                         history=history, dataset=dataset,
-                        evolution=None if evolved is None else evolved.state_dict())
+                        evolution=None if evolved is None else evolved.state_dict(),
+                        controller=None if controller is None else controller.state())
 
     log.info(f"searching with the {Loss.of(config.train, search=True).name} loss")
     started = time.perf_counter()
     for epoch in range(start_epoch, s.epochs):
         record = _train_epoch(model, graph, config, epoch, weight_optimizer, architect,
-                              samplers, device, run_dir)
+                              samplers, device, run_dir, controller)
+        if controller is not None and epoch >= s.warmup_epochs:
+            record.update(_train_controller(controller, one_shot, config, logger, epoch))
         _, val_loss, metrics = evaluate()
         genotype = reference_path(config) if s.strategy == "evolution" else \
+            controller.genotype(controller.mode(), train.dim) if controller is not None else \
             discretize(model.alphas(), space, train.dim)
         record.update(val_loss=val_loss, genotype=genotype.short(),
                       **{f"val_{name}": value for name, value in metrics.items() if "@" in name})
@@ -125,15 +141,16 @@ def search(config, data, graph, run_dir, device):
     if s.strategy == "evolution":
         evolution = _evolve(model, graph, evaluator, data, config, evolution, logger,
                             lambda evolved: save(s.epochs, evolved))
-    return _finish(model, evaluate, data, config, device, logger, history, evolution)
+    return _finish(model, evaluate, data, config, device, logger, history, evolution,
+                   controller)
 
 
-def _evaluation(model, graph, data, config, device, evaluator):
+def _evaluation(model, graph, data, config, device, evaluator, controller=None):
     """A function giving the supernet's representations, validation loss (the training loss
     without L2, on one fixed draw of validation batches, so it compares across epochs) and
-    validation ranking metrics: under its α (DARTS: the mixture; GDAS: the argmax), or, for
-    evolution, whose α never trains, on one fixed random path (``reference_path``) or the
-    mixing ``weights`` given."""
+    validation ranking metrics: under its α (DARTS: the mixture; GDAS: the argmax); for
+    evolution, whose α never trains, on one fixed random path (``reference_path``); for
+    reinforce, on the controller's most likely path; or under the mixing ``weights`` given."""
     loss_fn = Loss.of(config.train, search=True)
     val_batch = next(BPRSampler(data.val, data.n_users, data.n_items, seed=[config.seed, 3],
                                 exclude=data.train).batches(len(data.val), device,
@@ -144,6 +161,9 @@ def _evaluation(model, graph, data, config, device, evaluator):
     def evaluate(weights=None):
         if weights is None and config.search.strategy == "evolution":
             weights = ArchWeights.of_genotype(reference_path(config), space, model.embedding)
+        if weights is None and controller is not None:
+            weights = ArchWeights.of_genotype(controller.genotype(controller.mode(), model.dim),
+                                              space, model.embedding)
         model.eval()
         with torch.no_grad():
             reps = model(graph, model.arch_weights(strategy) if weights is None else weights)
@@ -154,9 +174,10 @@ def _evaluation(model, graph, data, config, device, evaluator):
 
 
 def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, samplers, device,
-                 run_dir):
+                 run_dir, controller=None):
     """One epoch: per training batch an α step on a validation batch (after the warm-up), then
-    a weight step. Losses are summed on the device and checked once, at the end."""
+    a weight step (for reinforce, on a path the controller samples). Losses are summed on the
+    device and checked once, at the end."""
     s = config.search
     train_sampler, val_sampler = samplers
     tau = gumbel_tau(s, epoch)
@@ -164,7 +185,16 @@ def _train_epoch(model, graph, config, epoch, weight_optimizer, architect, sampl
     search_alpha = epoch >= s.warmup_epochs and s.strategy in ("darts", "gdas")
     strategy = "path" if s.strategy == "evolution" or (s.warmup_paths and not search_alpha) \
         else s.strategy
-    loss_fn = partial(_batch_loss, model, graph, loss, strategy, tau)
+    if controller is not None:
+        def weights():
+            with torch.no_grad():
+                choices = controller.sample()[0]
+            return ArchWeights.of_genotype(controller.genotype(choices, model.dim), model.space,
+                                           model.embedding.detach())
+    else:
+        def weights():
+            return model.arch_weights(strategy, tau)
+    loss_fn = partial(_batch_loss, model, graph, loss, weights)
     architect.loss_fn = loss_fn
     model.train()
     steps, batch_size, shard = 0, config.train.batch_size, distributed.shard()
@@ -208,12 +238,17 @@ def _report(record, config, started, epochs_done, logger, model, genotype):
                                         f"val/ndcg@{k}": record[f"val_ndcg@{k}"]}, genotype)
 
 
-def _finish(model, evaluate, data, config, device, logger, history, evolution=None):
-    """Validation and test (scored once, here) of the final supernet: under its α, or, after
-    an evolution, on the fittest genotype's path."""
+def _finish(model, evaluate, data, config, device, logger, history, evolution=None,
+            controller=None):
+    """Validation and test (scored once, here) of the final supernet: under its α; after an
+    evolution, on the fittest genotype's path; for reinforce, on the controller's most likely
+    path."""
     for alpha in model.arch_parameters():      # several processes: each derives from its α
         distributed.check_identical(alpha.detach(), "α")
-    if evolution is None:
+    if controller is not None:
+        genotype = controller.genotype(controller.mode(), config.train.dim)
+        reps, val_loss, val_metrics = evaluate()
+    elif evolution is None:
         genotype = discretize(model.alphas(), model.space, config.train.dim)
         reps, val_loss, val_metrics = evaluate()
     else:
@@ -234,7 +269,24 @@ def _finish(model, evaluate, data, config, device, logger, history, evolution=No
             "evolution": None if evolution is None else _evolution_record(evolution)}
 
 
-STRATEGIES = ("darts", "gdas", "evolution")
+STRATEGIES = ("darts", "gdas", "evolution", "reinforce")
+
+
+def _train_controller(controller, one_shot, config, logger, epoch):
+    """``controller_steps`` REINFORCE steps, each rewarded by the validation Recall@K of a
+    sampled path with the supernet's current weights; returns the epoch's record entries."""
+    dim, rewards = config.train.dim, []
+    one_shot.supernet.eval()
+    for _ in range(config.search.controller_steps):
+        reward, _ = controller.step(lambda choices: one_shot.score_genotype(
+            controller.genotype(choices, dim)))
+        rewards.append(reward)
+    entropy = controller.entropy()
+    mean = sum(rewards) / len(rewards) if rewards else float("nan")
+    for name, value in (("reward", mean), ("baseline", controller.baseline), ("entropy", entropy)):
+        if value is not None:
+            logger.writer.add_scalar(f"controller/{name}", value, epoch)
+    return {"controller_reward": mean, "controller_entropy": entropy}
 
 
 def reference_path(config):
@@ -247,7 +299,7 @@ def _evolve(model, graph, evaluator, data, config, evolution, logger, save):
     """Aging evolution over genotypes scored with the trained supernet's weights; a checkpoint
     every 10 cycles and at the end (``save(evolution)``)."""
     s, k = config.search, config.topk[0]
-    one_shot = OneShot(model, graph, evaluator, data.n_users, k)
+    one_shot = OneShot(model, graph, evaluator, data.n_users, k)    # its weights are final
     log.info(f"evolution: population {s.population}, tournament {s.tournament}, "
              f"{s.cycles} cycles, genotypes scored by the supernet's val recall@{k}")
 
