@@ -26,7 +26,7 @@ from runtime import checkpoint
 from runtime.config import RunConfig
 from runtime.files import write_json
 from runtime.jobs import run
-from supernet.derive import discretize, discretize_by_perturbation
+from supernet.derive import derive, discretize_by_perturbation
 from supernet.genotype import BUILTINS, Genotype, builtin, sample
 from supernet.oneshot import OneShot
 from supernet.space import space_of
@@ -49,11 +49,13 @@ def architectures(space, dim, n, seed):
 
 def one_shot_scores(search_dir, genotypes):
     """Validation Recall@20 in the supernet of SEARCH_DIR of each genotype and of the cells the
-    search derives by argmax and by perturbation, which are added to ``genotypes``; returns
-    (scores, argmax cell, perturbation cell)."""
+    search derives (derive.py's: argmax of α, or for evolution and reinforce their own choice)
+    and by perturbation, which are added to ``genotypes``; returns (scores, derived cell,
+    perturbation cell)."""
     one_shot = OneShot.load(search_dir)
     space, dim = one_shot.space, one_shot.supernet.dim
-    derived = discretize(one_shot.supernet.alphas(), space, dim)
+    derived = derive(search_dir)        # argmax of α, or the evolution's / controller's choice
+    derived.provenance = {}
     perturbed = discretize_by_perturbation(one_shot.mixture(), one_shot.score, space, dim)
     genotypes[derived.short()] = derived
     genotypes[perturbed.short()] = perturbed
@@ -91,11 +93,12 @@ def table(args, stem, done):
                      "Recall@20)",
                ("label", "search settings (beyond the defaults)", "architectures",
                 "Kendall τ [95 % CI]", "Spearman ρ [95 % CI]",
-                "argmax-derived (standalone val)", "perturbation-derived (standalone val)",
+                "derived (standalone val)", "perturbation-derived (standalone val)",
                 "best standalone (val)", "search s"), rows,
                [f"Seed {args.seed}; {args.architectures} random architectures of the default "
-                "space plus the built-ins of its shape and each search's derived cells (argmax "
-                "of α; perturbation: DARTS-PT's rule without fine-tuning); standalone "
+                "space plus the built-ins of its shape and each search's derived cells (derive.py: "
+                "argmax of α, or the evolution's fittest / the controller's most likely cell; "
+                "perturbation: DARTS-PT's rule without fine-tuning); standalone "
                 "= train.py --genotype with the retraining defaults (early stopping on "
                 "validation). Intervals: percentile bootstrap over architectures, 2000 "
                 "resamples.", ""] + details)
