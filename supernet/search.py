@@ -139,7 +139,7 @@ def search(config, data, graph, run_dir, device):
         _report(record, config, started, epoch - start_epoch + 1, logger, model, genotype)
         save(epoch + 1)
     if s.strategy == "evolution":
-        evolution = _evolve(model, graph, evaluator, data, config, evolution, logger,
+        evolution = _evolve(one_shot, config, evolution, logger,
                             lambda evolved: save(s.epochs, evolved))
     return _finish(model, evaluate, data, config, device, logger, history, evolution,
                    controller)
@@ -295,11 +295,11 @@ def reference_path(config):
     return sample(space_of(config), config.train.dim, random.Random(config.seed))
 
 
-def _evolve(model, graph, evaluator, data, config, evolution, logger, save):
+def _evolve(one_shot, config, evolution, logger, save):
     """Aging evolution over genotypes scored with the trained supernet's weights; a checkpoint
     every 10 cycles and at the end (``save(evolution)``)."""
     s, k = config.search, config.topk[0]
-    one_shot = OneShot(model, graph, evaluator, data.n_users, k)    # its weights are final
+    one_shot.supernet.eval()
     log.info(f"evolution: population {s.population}, tournament {s.tournament}, "
              f"{s.cycles} cycles, genotypes scored by the supernet's val recall@{k}")
 
@@ -318,7 +318,7 @@ def _evolve(model, graph, evaluator, data, config, evolution, logger, save):
                      f"{best:.4f}  ({len(state.scored)} genotypes scored)")
             save(state)
 
-    return evolve(one_shot.score_genotype, model.space, config.train.dim, config.seed,
+    return evolve(one_shot.score_genotype, one_shot.space, config.train.dim, config.seed,
                   s.population, s.tournament, s.cycles, evolution, after_cycle)
 
 

@@ -41,3 +41,22 @@ def poison_loss(monkeypatch, after):
 
     monkeypatch.setattr(Loss, "__call__", poisoned)
     return calls
+
+
+class Killed(Exception):
+    """Stands for a kill of the process right after a checkpoint was written."""
+
+
+def kill_after_save(monkeypatch, when):
+    """Make the search's checkpoint writes raise Killed right after the first write whose state
+    satisfies ``when(state)``; returns a function that restores the real writes."""
+    import supernet.search as search_module
+    real_save = search_module.checkpoint.save
+
+    def save_then_die(run_dir, kind, **state):
+        real_save(run_dir, kind, **state)
+        if when(state):
+            raise Killed
+
+    monkeypatch.setattr(search_module.checkpoint, "save", save_then_die)
+    return lambda: monkeypatch.setattr(search_module.checkpoint, "save", real_save)

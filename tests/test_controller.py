@@ -1,20 +1,17 @@
 """The REINFORCE controller (--strategy reinforce): it finds the best genotype of a planted
 reward, its alternatives are one choice away, and a killed and resumed search equals a straight
 one and ends in a genotype.json that train.py takes."""
-import json
-from pathlib import Path
 
 import pytest
 import torch
 
-import supernet.search as search_module
 from runtime.config import RunConfig
 from runtime.jobs import run
 from supernet.controller import Controller
 from supernet.derive import derive
 from supernet.space import SearchSpace
 
-from helpers import small_dataset
+from helpers import Killed, kill_after_save, small_dataset
 from test_evolution import choices, planted_fitness
 
 
@@ -73,20 +70,10 @@ def small_config(tmp_path, out, **overrides):
 
 def test_reinforce_search_killed_and_resumed_equals_a_straight_run(tmp_path, monkeypatch):
     straight = run(small_config(tmp_path, "straight"))
-    real_save = search_module.checkpoint.save
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(run_dir, kind, **state):
-        real_save(run_dir, kind, **state)
-        if state["epoch"] == 2:
-            raise Killed
-
-    monkeypatch.setattr(search_module.checkpoint, "save", save_then_die)
+    restore = kill_after_save(monkeypatch, lambda state: state["epoch"] == 2)
     with pytest.raises(Killed):
         run(small_config(tmp_path, "killed"))
-    monkeypatch.setattr(search_module.checkpoint, "save", real_save)
+    restore()
     resumed = run(small_config(tmp_path, "killed"), resume=True)
     a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False)
             for d in ("straight", "killed"))

@@ -2,14 +2,11 @@
 valid and changes one choice, evolution finds the best of a planted fitness, and a killed and
 resumed run equals a straight one (in the evolution alone and in a whole search)."""
 import copy
-import json
 import random
-from pathlib import Path
 
 import pytest
 import torch
 
-import supernet.search as search_module
 from runtime.config import RunConfig
 from runtime.jobs import run
 from supernet.derive import derive
@@ -18,7 +15,7 @@ from supernet.genotype import Genotype, sample
 from supernet.model import ArchWeights
 from supernet.space import SearchSpace
 
-from helpers import small_dataset
+from helpers import Killed, kill_after_save, small_dataset
 
 
 def choices(genotype):
@@ -120,20 +117,11 @@ def small_config(tmp_path, out, **overrides):
 def test_evolution_search_killed_in_the_evolution_resumes_as_a_straight_run(tmp_path,
                                                                             monkeypatch):
     straight = run(small_config(tmp_path, "straight"))
-    real_save = search_module.checkpoint.save
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(run_dir, kind, **state):
-        real_save(run_dir, kind, **state)
-        if state["evolution"] is not None and state["evolution"]["cycles"] == 10:
-            raise Killed
-
-    monkeypatch.setattr(search_module.checkpoint, "save", save_then_die)
+    restore = kill_after_save(monkeypatch, lambda state: state["evolution"] is not None
+                              and state["evolution"]["cycles"] == 10)
     with pytest.raises(Killed):
         run(small_config(tmp_path, "killed"))
-    monkeypatch.setattr(search_module.checkpoint, "save", real_save)
+    restore()
     resumed = run(small_config(tmp_path, "killed"), resume=True)
     assert resumed["evolution"] == straight["evolution"] and resumed["evolution"]["cycles"] == 25
     assert resumed["genotype"] == straight["genotype"] and resumed["val"] == straight["val"]

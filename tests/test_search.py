@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-import supernet.search as search_module
 from runtime.config import RunConfig
 from runtime.errors import ConfigError, TrainingDiverged
 from runtime.jobs import run
 
-from helpers import poison_loss, small_dataset
+from helpers import Killed, kill_after_save, poison_loss, small_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,26 +40,15 @@ def assert_same_state(a, b):
         assert torch.equal(a["model"][key], b["model"][key]), key
 
 
-class Interrupted(Exception):
-    pass
-
-
 @pytest.mark.parametrize("strategy, paths", [("darts", False), ("gdas", False),
                                              ("darts", True)])
 def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy, paths):
     settings = dict(strategy=strategy, warmup_paths=paths, warmup_epochs=3 if paths else 1)
     run(small_config(tmp_path, "straight", **settings))
-    real_save = search_module.checkpoint.save
-
-    def save_then_stop(run_dir, kind, **state):   # the process dies right after epoch 2's checkpoint
-        real_save(run_dir, kind, **state)
-        if state["epoch"] == 2:
-            raise Interrupted
-
-    monkeypatch.setattr(search_module.checkpoint, "save", save_then_stop)
-    with pytest.raises(Interrupted):
+    restore = kill_after_save(monkeypatch, lambda state: state["epoch"] == 2)
+    with pytest.raises(Killed):
         run(small_config(tmp_path, "split", **settings))
-    monkeypatch.setattr(search_module.checkpoint, "save", real_save)
+    restore()
     resumed = run(small_config(tmp_path, "split", **settings), resume=True)
     assert_same_state(checkpoint_of(tmp_path / "straight"), checkpoint_of(tmp_path / "split"))
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
