@@ -48,15 +48,16 @@ class Killed(Exception):
 
 
 def kill_after_save(monkeypatch, when):
-    """Make the search's checkpoint writes raise Killed right after the first write whose state
-    satisfies ``when(state)``; returns a function that restores the real writes."""
-    import supernet.search as search_module
-    real_save = search_module.checkpoint.save
+    """Make checkpoint writes (runtime.checkpoint.save, which every job calls) raise Killed
+    right after the first write whose state satisfies ``when(state)``; returns a function that
+    restores the real writes. ``monkeypatch``: pytest's fixture, or a pytest.MonkeyPatch()."""
+    from runtime import checkpoint
+    real_save = checkpoint.save
 
     def save_then_die(run_dir, kind, **state):
         real_save(run_dir, kind, **state)
         if when(state):
             raise Killed
 
-    monkeypatch.setattr(search_module.checkpoint, "save", save_then_die)
-    return lambda: monkeypatch.setattr(search_module.checkpoint, "save", real_save)
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    return lambda: monkeypatch.setattr(checkpoint, "save", real_save)

@@ -20,7 +20,7 @@ from runtime.errors import ConfigError
 from runtime.jobs import run
 from supernet.derive import derive
 
-from helpers import small_dataset
+from helpers import kill_after_save, small_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,20 +63,9 @@ def _search_keeping_alpha(rank, config, out):
     run(config)
 
 
-class Killed(Exception):
-    pass
-
-
 def _search_killed_after_epoch(rank, config, epoch):
     """A search whose processes all die right after the checkpoint of ``epoch``."""
-    real_save = search_module.checkpoint.save
-
-    def save_then_die(run_dir, kind, **state):
-        real_save(run_dir, kind, **state)
-        if state["epoch"] == epoch:
-            raise Killed
-
-    search_module.checkpoint.save = save_then_die
+    kill_after_save(pytest.MonkeyPatch(), lambda state: state["epoch"] == epoch)
     run(config)
 
 

@@ -5,7 +5,6 @@ import random
 import pytest
 import torch
 
-import training.retrain as retrain_module
 from data.interactions import load_interactions
 from runtime.config import RunConfig
 from supernet.derive import discretize
@@ -16,7 +15,8 @@ from supernet.space import SearchSpace
 from training.net import StandaloneNet
 from runtime.jobs import run
 
-from helpers import N_ITEMS, N_USERS, poison_loss, small_dataset, tiny_graph
+from helpers import (N_ITEMS, N_USERS, Killed, kill_after_save, poison_loss, small_dataset,
+                     tiny_graph)
 
 
 def test_round_trip_through_a_file(tmp_path):
@@ -172,26 +172,15 @@ def test_refit_and_genotype_file(tmp_path):
     assert results["refit"] is True and results["genotype"]["nodes"][1]["inputs"] == [[1, "sage"]]
 
 
-class Interrupted(Exception):
-    pass
-
-
 def straight_and_resumed(tmp_path, monkeypatch, stop_after, **settings):
     """Results of a straight run and of a run that dies right after the first checkpoint for
     which ``stop_after(state)`` holds and is then continued with --resume."""
     straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings))
-    real_save = retrain_module.checkpoint.save
-
-    def save_then_stop(run_dir, kind, **state):
-        real_save(run_dir, kind, **state)
-        if stop_after(state):
-            raise Interrupted
-
-    monkeypatch.setattr(retrain_module.checkpoint, "save", save_then_stop)
+    restore = kill_after_save(monkeypatch, stop_after)
     split = small_config(tmp_path, out=str(tmp_path / "split"), **settings)
-    with pytest.raises(Interrupted):
+    with pytest.raises(Killed):
         run(split)
-    monkeypatch.setattr(retrain_module.checkpoint, "save", real_save)
+    restore()
     return straight, run(split, resume=True)
 
 
