@@ -147,9 +147,12 @@ def search_flags(p):
     s.add_argument("--alternatives", type=int, default=SELECT.alternatives,
                    help="--then-select: nearest cells of each derived cell, by α "
                         "(default: %(default)s)")
+    s.add_argument("--finalists", type=int, default=SELECT.finalists,
+                   help="--then-select: cells that go on from the selection with the run's "
+                        "settings to the selection of settings (default: %(default)s)")
     s.add_argument("--settings-samples", type=int, default=SELECT.settings_samples,
-                   help="--then-select: random training settings per cell, besides the run's "
-                        "(default: %(default)s)")
+                   help="--then-select: random training settings per finalist cell, besides "
+                        "the run's (default: %(default)s)")
     s.add_argument("--first-epochs", type=int, default=SELECT.first_epochs,
                    help="--then-select: epochs of the first round (default: %(default)s)")
     s.add_argument("--eta", type=int, default=SELECT.eta,

@@ -5,9 +5,9 @@ over seeds) of
 - every built-in genotype with the default recipe;
 - every built-in tuned by the same selection stage over the same training settings, at the
   pipeline's wall budget (its pool is that one cell with the run's settings and random ones,
-  as many candidates as the pipeline's pool scaled by (search + selection) / selection seconds,
-  and the halving starts no round that it expects to end past the pipeline's search +
-  selection time);
+  as many candidates as the pipeline's settings stage scaled by (search + selection) / that
+  stage's seconds, and the halving starts no round that it expects to end past the pipeline's
+  search + selection time);
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;
@@ -25,7 +25,6 @@ two cores distort every timing, and the budgets are wall times).
 """
 import argparse
 import json
-import random
 import shutil
 import time
 from pathlib import Path
@@ -40,7 +39,6 @@ from runtime.pipeline import select_and_retrain
 from runtime.progress import setup_logging
 from supernet.derive import derive
 from supernet.genotype import BUILTINS, Genotype, builtin
-from training import selection
 from training.losses import Loss
 
 DATASETS = {"ml-100k": lambda: "ml-100k", "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
@@ -112,7 +110,7 @@ def pipeline_job(row, out, common, jobs, seed):
     chosen = results["selection"]
     return {**summary(results), "search_seconds": search["wall_seconds"],
             "selection_seconds": chosen["seconds"], "retrain_seconds": retrain["wall_seconds"],
-            "candidates": chosen["candidates"],
+            "stages": chosen["stages"],
             "genotype": f"{chosen['winner']}; dim {chosen['dim']}; "
                         + json.dumps(chosen["hyperparameters"], sort_keys=True)}
 
@@ -130,12 +128,12 @@ def tuned_job(row, out, common, jobs, seed):
         return None
     name = row.removeprefix("built-in ").removesuffix(", tuned")
     before_retrain = pipeline["search_seconds"] + pipeline["selection_seconds"]
-    n = round(pipeline["candidates"] * before_retrain / pipeline["selection_seconds"])
-    config = RunConfig.from_flat("search", selection_seconds=before_retrain, **common)
+    settings = pipeline["stages"]["settings"]
+    n = round(settings["candidates"] * before_retrain / settings["seconds"])
+    config = RunConfig.from_flat("search", selection_seconds=before_retrain,
+                                 settings_samples=n - 1, **common)
     cell = builtin(name, config.train.dim, config.search.nodes)
-    rng = random.Random(seed)
-    pool = [selection.with_settings(cell, rng if k else None) for k in range(n)]
-    results = select_and_retrain(config, pool, out, run, resolve_device(common["device"]))
+    results = select_and_retrain(config, [cell], out, run, resolve_device(common["device"]))
     chosen = results["selection"]
     return {**summary(results), "candidates": n, "selection_seconds": chosen["seconds"],
             "genotype": f"{name}; dim {chosen['dim']}; "
@@ -217,8 +215,10 @@ def table(dataset, stem, done):
                      f"{np.mean([j['wall_seconds'] for j in jobs.values()]):.0f}",
                      chosen(jobs)))
     stages = [f"- seed {key.split(' | ')[1]}: search {j['search_seconds']:.0f} s, selection "
-              f"{j['selection_seconds']:.0f} s ({j['candidates']} candidates), retraining "
-              f"{j['retrain_seconds']:.0f} s"
+              f"{j['selection_seconds']:.0f} s ("
+              + ", ".join(f"{name} {v['candidates']} candidates {v['seconds']:.0f} s"
+                          for name, v in j["stages"].items())
+              + f"), retraining {j['retrain_seconds']:.0f} s"
               for key, j in done["jobs"].items() if key.startswith(PIPELINE)]
     t, loss = TrainConfig(), Loss.of(TrainConfig())
     save_table(stem, f"Quality on {dataset} (test metrics, mean ± std over seeds)",

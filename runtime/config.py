@@ -87,14 +87,16 @@ class RandomSearchConfig:
 
 @dataclass
 class SelectConfig:
-    """The selection stage after a search (train.py --then-select): candidates are the cells
-    derived by ``search_seeds`` searches, their ``alternatives`` nearest cells and the built-in
-    genotypes, each with the run's training settings and ``settings_samples`` random ones;
-    successive halving trains them ``first_epochs``, keeps the best 1/``eta``, trains those
-    ``eta`` times longer, ... up to ``max_epochs``."""
+    """The selection stage after a search (train.py --then-select), in two successive halvings
+    (each trains its candidates ``first_epochs``, keeps the best 1/``eta``, trains those ``eta``
+    times longer, ... up to ``max_epochs``): the cells derived by ``search_seeds`` searches, their
+    ``alternatives`` nearest cells and the built-in genotypes, with the run's training settings,
+    down to ``finalists`` cells; then those cells, each with the run's settings and
+    ``settings_samples`` random ones, down to the winner."""
     search_seeds: int = 1
     alternatives: int = 2
-    settings_samples: int = 2
+    finalists: int = 2
+    settings_samples: int = 8
     first_epochs: int = 5
     eta: int = 3
     max_epochs: int = 45

@@ -1,10 +1,16 @@
 """The main job with selection (train.py --then-select): searches with several seeds -> their
-derived cells, the cells nearest to them and the built-in genotypes, each with several training
-settings -> successive halving on validation -> the winner retrained fully, test scored once.
+derived cells, the cells nearest to them and the built-in genotypes -> successive halving on
+validation over the cells with the run's training settings, down to a few finalists ->
+successive halving over the finalists, each with several training settings -> the winner
+retrained fully, test scored once.
 
-Layout of RUN_DIR: the first search itself, search-seed<S>/ for the others, selection/ (the
-candidates, every round, the winner's genotype.json, TensorBoard curves of every candidate),
-retrain/ (the final training and its results.json)."""
+Two halvings instead of one over every (cell, settings) pair: the settings move validation
+more than the cell does, and the same settings won for different cells (benchmarks/quality.py,
+tuned rows), so the budget goes to the settings of the cells that win with the run's settings.
+
+Layout of RUN_DIR: the first search itself, search-seed<S>/ for the others, selection/ (both
+stages' candidates and rounds, the winner's genotype.json, TensorBoard curves of every
+candidate), retrain/ (the final training and its results.json)."""
 import json
 import random
 import time
@@ -29,9 +35,8 @@ def search_dirs(config, first_dir):
             for s in range(config.select.search_seeds)]
 
 
-def candidates(config, dirs):
-    """Cells (derived, nearest alternatives, built-ins; each once) x training settings (the run's
-    and ``settings_samples`` random ones, seeded by the run's seed)."""
+def candidate_cells(config, dirs):
+    """Cells (derived, nearest alternatives, built-ins; each once) with the run's settings."""
     space, cells = space_of(config), {}
     for search_dir in dirs:
         derived = derive(search_dir)
@@ -50,8 +55,14 @@ def candidates(config, dirs):
             cells.setdefault(genotype.short(), genotype)
     for name in BUILTINS:
         cells.setdefault(name, builtin(name, config.train.dim, space.n_nodes))
+    return [selection.with_settings(cell) for cell in cells.values()]
+
+
+def settings_pool(cells, config):
+    """Each cell with the run's training settings and ``settings_samples`` random ones (seeded by
+    the run's seed)."""
     rng = random.Random(config.seed)
-    return [selection.with_settings(cell, rng if k else None) for cell in cells.values()
+    return [selection.with_settings(cell, rng if k else None) for cell in cells
             for k in range(1 + config.select.settings_samples)]
 
 
@@ -66,13 +77,14 @@ def search_select_retrain(config, first_dir, run, device):
             run(replace(config, seed=config.seed + seed_offset, out=str(search_dir),
                         search=replace(config.search, then_select=False)),
                 resume=(search_dir / checkpoint.CHECKPOINT).exists(), read_test=False)
-    return select_and_retrain(config, candidates(config, dirs), first_dir, run, device)
+    return select_and_retrain(config, candidate_cells(config, dirs), first_dir, run, device)
 
 
-def select_and_retrain(config, pool, out, run, device):
-    """The selection stage over ``pool`` (genotypes with their settings) in OUT/selection, then
-    the winner's full retraining in OUT/retrain; returns the retraining's results with what the
-    selection did. Also how a benchmark tunes one cell: a pool of that cell with many settings.
+def select_and_retrain(config, cells, out, run, device):
+    """The selection stage over ``cells`` in OUT/selection (the cells with the run's settings
+    down to ``finalists``, then the finalists' settings), then the winner's full retraining in
+    OUT/retrain; returns the retraining's results with what the selection did. Also how a
+    benchmark tunes one cell: with one cell, only its settings are selected.
 
     The retraining continues the winner's training from the selection: a fresh retraining would
     start with the same seed, weights and batches, so the epochs the selection trained are not
@@ -84,40 +96,58 @@ def select_and_retrain(config, pool, out, run, device):
         record = json.loads((select_dir / "selection.json").read_text())
         winner = Genotype.load(select_dir / "genotype.json")
     else:
-        record, winner = _select(config, pool, select_dir, retrain_dir, device)
+        record, winner = _select(config, cells, select_dir, retrain_dir, device)
     final = selection.candidate_config(config, winner)
     results = run(replace(final, mode="retrain", out=str(retrain_dir),
                           retrain=replace(config.retrain, genotype=str(select_dir / "genotype.json")),
                           search=replace(config.search, then_select=False)),
                   resume=True)
-    return {**results, "selection": {"winner": winner.short(), "dim": winner.dim,
-                                     "hyperparameters": winner.hyperparameters,
-                                     "candidates": len(record["candidates"]),
-                                     "seconds": record["seconds"]}}
+    return {**results, "selection": {
+        "winner": winner.short(), "dim": winner.dim, "hyperparameters": winner.hyperparameters,
+        "seconds": record["seconds"],
+        "stages": {stage["name"]: {"candidates": len(stage["candidates"]),
+                                   "seconds": stage["seconds"]} for stage in record["stages"]}}}
 
 
-def _select(config, pool, select_dir, retrain_dir, device):
-    """Successive halving over ``pool`` on the data without its test split; writes
-    selection.json, the winner's genotype.json and, as RETRAIN_DIR's checkpoint, the winner's
-    training state. Returns (the selection record, the winning genotype)."""
+def _select(config, cells, select_dir, retrain_dir, device):
+    """Both halvings on the data without its test split; writes selection.json, the winner's
+    genotype.json and, as RETRAIN_DIR's checkpoint, the winner's training state. Returns (the
+    selection record, the winning genotype)."""
     started = time.perf_counter()
     full = load_interactions(config.data, config.seed)
     data = full.without_test()
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
-    s = config.select
-    log.info(f"selection: {len(pool)} candidates, successive halving from {s.first_epochs} to "
-             f"at most {s.max_epochs} epochs, keeping 1/{s.eta} per round")
+    s, k = config.select, config.topk[0]
     writer = distributed.summary_writer(select_dir / "tensorboard")
-    found = selection.select(pool, data, graph, config, device, s.first_epochs,
-                             s.max_epochs, s.eta, s.selection_seconds, writer)
+    stages = []
+
+    def stage(name, pool, budget, survivors):
+        stage_start = time.perf_counter()
+        log.info(f"{name}: {len(pool)} candidates, successive halving from {s.first_epochs} "
+                 f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
+                 f"{survivors}")
+        found = selection.select(pool, data, graph, config, device, s.first_epochs,
+                                 s.max_epochs, s.eta, budget, writer, survivors, stage=name)
+        stages.append({"name": name,
+                       "candidates": [dict(g.to_dict(), short=g.short()) for g in pool],
+                       "rounds": [{"epochs": r.epochs, "kept": r.kept,
+                                   "scores": {str(c): v for c, v in r.scores.items()}}
+                                  for r in found.rounds],
+                       "seconds": time.perf_counter() - stage_start})
+        return found
+
+    budget = s.selection_seconds
+    finalists = cells
+    if len(cells) > s.finalists:
+        found = stage("cells", cells, budget, s.finalists)
+        finalists = [cells[c] for c in found.rounds[-1].kept]
+    left = None if budget is None else max(0.0, budget - (time.perf_counter() - started))
+    pool = settings_pool(finalists, config)
+    found = stage("settings", pool, left, 1)
     writer.close()
     winner = pool[found.winner]
-    k = config.topk[0]
-    record = {"candidates": [dict(g.to_dict(), short=g.short()) for g in pool],
-              "rounds": [{"epochs": r.epochs, "kept": r.kept,
-                          "scores": {str(c): v for c, v in r.scores.items()}}
-                         for r in found.rounds],
-              "winner": found.winner, "seconds": time.perf_counter() - started}
+    record = {"stages": stages, "winner": dict(winner.to_dict(), short=winner.short()),
+              "seconds": time.perf_counter() - started}
     winner.save(select_dir / "genotype.json")
     checkpoint.save(retrain_dir, "retrain", phase="select", fit=found.winner_state,
                     dataset=full.record())

@@ -51,8 +51,15 @@ def check(config, data):
                           "unrolled gradient)")
     if config.search.then_retrain and config.search.then_select:
         raise ConfigError("choose one of --then-retrain and --then-select")
-    if config.search.then_select and config.select.search_seeds < 1:
-        raise ConfigError("--search-seeds must be at least 1")
+    sel = config.select
+    if config.search.then_select and (sel.search_seeds < 1 or sel.finalists < 1
+                                      or sel.settings_samples < 0 or sel.first_epochs < 1
+                                      or sel.max_epochs < sel.first_epochs or sel.eta < 2):
+        raise ConfigError("--then-select needs --search-seeds >= 1, --finalists >= 1, "
+                          "--settings-samples >= 0, 1 <= --first-epochs <= --max-epochs and "
+                          f"--eta >= 2 (got {sel.search_seeds}, {sel.finalists}, "
+                          f"{sel.settings_samples}, {sel.first_epochs}, {sel.max_epochs}, "
+                          f"{sel.eta})")
     if config.search.op_weights not in OP_WEIGHTS:              # e.g. from a config.json
         raise ConfigError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, not "
                           f"{config.search.op_weights!r}")

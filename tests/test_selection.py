@@ -77,6 +77,22 @@ def test_a_round_expected_to_end_past_the_budget_is_not_started(monkeypatch):
     assert clock[0] == 34                           # the round cost what was expected
 
 
+def test_halving_down_to_several_survivors():
+    scores = [0.10, 0.30, 0.25, 0.05, 0.40, 0.20, 0.35, 0.15, 0.01]
+    train_to, calls = planted(scores)
+    rounds = successive_halving(9, train_to, first_epochs=1, max_epochs=27, eta=3, survivors=2)
+    assert [r.kept for r in rounds] == [[4, 6, 1], [4, 6]]        # 9 -> 3 -> 2, not 1
+    rounds = successive_halving(9, planted(scores)[0], first_epochs=1, max_epochs=27, eta=3,
+                                survivors=4)
+    assert [r.kept for r in rounds] == [[4, 6, 1, 2]]            # never fewer than 4 kept
+    rounds = successive_halving(9, planted(scores)[0], first_epochs=1, max_epochs=1, eta=3,
+                                survivors=2)
+    assert [r.kept for r in rounds] == [[4, 6]]                  # the cap: the best 2 stay
+    rounds = successive_halving(2, planted(scores)[0], first_epochs=1, max_epochs=9,
+                                survivors=3)
+    assert [r.kept for r in rounds] == [[1, 0]]                  # fewer candidates than asked
+
+
 def test_out_of_budget_the_best_of_the_round_wins():
     scores = [0.1, 0.4, 0.3, 0.2]
     train_to, calls = planted(scores)
@@ -86,7 +102,7 @@ def test_out_of_budget_the_best_of_the_round_wins():
 
 
 @pytest.mark.parametrize("bad", [dict(n_candidates=0), dict(first_epochs=0),
-                                 dict(max_epochs=0), dict(eta=1)])
+                                 dict(max_epochs=0), dict(eta=1), dict(survivors=0)])
 def test_bad_settings_are_refused(bad):
     settings = {**dict(n_candidates=2, first_epochs=1, max_epochs=4, eta=2), **bad}
     with pytest.raises(ValueError):
@@ -171,16 +187,26 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
              "--patience", "1", "--dim", "8", "--nodes", "2", "--gat-heads", "2",
              "--batch-size", "64", "--device", "cpu", "--out", str(out)]
     assert train.main(flags) == 0
-    # 2 derived cells and their nearest ones (at most 4 distinct) + 5 built-ins, x 2 settings
-    (n_candidates, test_rows, val_rows), = seen
-    assert test_rows == 0 and val_rows > 0                 # the stage never sees test
-    assert 2 * 6 <= n_candidates <= 2 * 9 and n_candidates % 2 == 0
+    # cells: 2 derived cells and their nearest ones (at most 4 distinct) + 5 built-ins; then
+    # the 2 finalists x 2 settings
+    (n_cells, test_rows, val_rows), (n_settings, *rows) = seen
+    assert test_rows == 0 and val_rows > 0 and rows == [0, val_rows]   # never sees test
+    assert 6 <= n_cells <= 9 and n_settings == 2 * 2
     assert (out / "search-seed1" / "genotype.json").exists()
     for search_dir in (out, out / "search-seed1"):          # the searches never score test
         assert json.loads((search_dir / "results.json").read_text())["test"] is None
     record = json.loads((out / "selection" / "selection.json").read_text())
-    assert [r["epochs"] for r in record["rounds"]] == [1, 3][:len(record["rounds"])]
-    winner = record["candidates"][record["winner"]]
+    cells, settings = record["stages"]
+    assert [r["epochs"] for r in cells["rounds"]] == [1, 3][:len(cells["rounds"])]
+    finalists = [cells["candidates"][c]["short"] for c in cells["rounds"][-1]["kept"]]
+    last_round = cells["rounds"][-1]["scores"]                # the finalists: its best two
+    best_two = sorted(last_round, key=lambda c: -last_round[c])[:2]
+    assert finalists == [cells["candidates"][int(c)]["short"] for c in best_two]
+    assert [c["short"] for c in settings["candidates"]] == [f for f in finalists for _ in "ab"]
+    assert all(c["hyperparameters"] == {} for c in cells["candidates"])
+    assert [bool(c["hyperparameters"]) for c in settings["candidates"]] == [False, True] * 2
+    winner = record["winner"]
+    assert winner["short"] in finalists
     results = json.loads((out / "retrain" / "results.json").read_text())
     assert results["genotype"]["nodes"] == winner["nodes"]
     retrain_config = json.loads((out / "retrain" / "config.json").read_text())
@@ -190,7 +216,7 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     assert results["test"] is not None                    # scored once, at the very end
     # the retraining continued the winner's selection epochs: it equals a fresh retraining of the
     # winner's genotype file (same seed, weights and batches)
-    last_round = record["rounds"][-1]["epochs"]
+    last_round = settings["rounds"][-1]["epochs"]
     assert resumed_at == [len(results["history"][:last_round])] and resumed_at[0] >= 1
     fresh_dir = tmp_path / "fresh"
     assert train.main(["--dataset", flags[1], "--genotype", str(out / "selection" / "genotype.json"),

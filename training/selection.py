@@ -1,7 +1,7 @@
 """Successive halving (the inner loop of Hyperband; Jamieson & Talwalkar 2016, Li et al. 2017):
 train every candidate a few epochs, keep the best 1/η by validation, train the survivors η times
-longer, and so on until one is left or the epochs reach their cap. Candidates continue from where
-they stopped, so a survivor's epochs are never trained twice.
+longer, and so on until one is left (or ``survivors``) or the epochs reach their cap. Candidates
+continue from where they stopped, so a survivor's epochs are never trained twice.
 
 ``successive_halving`` only sees ``train_to(candidate, epochs) -> validation score``; ``select``
 runs it over standalone trainings of genotypes, each with its own hyper-parameters (schema 2)."""
@@ -28,17 +28,21 @@ class Round:
 
 def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
                        first_epochs: int, max_epochs: int, eta: int = 3,
-                       budget_seconds: Optional[float] = None) -> Sequence[Round]:
-    """Rounds of successive halving over candidates 0..n-1; the last round's ``kept[0]`` is the
-    winner (a single candidate is still trained and scored once). Round r trains the survivors
-    to ``first_epochs · η^r`` epochs (the last round to ``max_epochs``) and keeps the best
-    ⌈n_r / η⌉. Ties keep the earlier candidate.
+                       budget_seconds: Optional[float] = None,
+                       survivors: int = 1) -> Sequence[Round]:
+    """Rounds of successive halving over candidates 0..n-1; the last round's ``kept`` are the
+    best ``survivors`` (``kept[0]``: the winner; a single candidate is still trained and scored
+    once). Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round to
+    ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer than ``survivors``. Ties keep the
+    earlier candidate.
 
     With ``budget_seconds``, a round is only started when the time spent plus its expected cost
     (each survivor's seconds per epoch so far × the epochs it would add) stays within the budget;
-    otherwise the best of the last round wins. The first round always runs."""
-    if n_candidates < 1 or first_epochs < 1 or max_epochs < first_epochs or eta < 2:
-        raise ValueError("need candidates, 1 <= first_epochs <= max_epochs and eta >= 2")
+    otherwise the best of the last round win. The first round always runs."""
+    if (n_candidates < 1 or first_epochs < 1 or max_epochs < first_epochs or eta < 2
+            or survivors < 1):
+        raise ValueError("need candidates, 1 <= first_epochs <= max_epochs, eta >= 2 and "
+                         "survivors >= 1")
     start = time.perf_counter()
     alive, epochs, rounds = list(range(n_candidates)), first_epochs, []
     trained, seconds = {}, {}                  # candidate -> epochs trained, seconds spent
@@ -52,14 +56,14 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
             seconds[candidate] = seconds.get(candidate, 0.0) + time.perf_counter() - called
             trained[candidate] = epochs
         ranked = sorted(alive, key=lambda c: -round_.scores[c])   # stable: ties keep order
-        kept = ranked[:math.ceil(len(alive) / eta)]
+        kept = ranked[:max(survivors, math.ceil(len(alive) / eta))]
         next_epochs = min(epochs * eta, max_epochs)
         expected = sum(seconds[c] / trained[c] * (next_epochs - trained[c]) for c in kept)
         out_of_time = budget_seconds is not None and distributed.agree(
             time.perf_counter() - start + expected > budget_seconds)
-        round_.kept = ranked[:1] if last or out_of_time else kept
+        round_.kept = ranked[:survivors] if last or out_of_time else kept
         rounds.append(round_)
-        if len(round_.kept) == 1:
+        if len(round_.kept) <= survivors:
             return rounds
         alive, epochs = round_.kept, epochs * eta
 
@@ -69,7 +73,7 @@ class Selection:
     """What the selection stage found: the winner, every round, each candidate's history, and
     the winner's training state (``fit``'s resume state: the final retraining continues it)."""
     winner: int
-    rounds: Sequence[Round]
+    rounds: Sequence[Round]           # rounds[-1].kept: the winner and the other survivors
     histories: dict                   # candidate index -> per-epoch records of its training
     winner_state: Optional[dict] = None
 
@@ -81,10 +85,11 @@ def candidate_config(config, genotype):
 
 
 def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta=3,
-           budget_seconds=None, writer=None):
+           budget_seconds=None, writer=None, survivors=1, stage="selection"):
     """Successive halving over standalone trainings of ``genotypes`` (each with its own
-    hyper-parameters), scored by validation Recall@K with early stopping inside each training.
-    ``data`` must come without its test split (``without_test``): the stage cannot read it."""
+    hyper-parameters), scored by validation Recall@K with early stopping inside each training,
+    until ``survivors`` are left. ``data`` must come without its test split (``without_test``):
+    the stage cannot read it. ``stage`` names it in the log and TensorBoard tags."""
     if len(data.test):
         raise ValueError("the selection stage must not see the test split: pass "
                          "data.without_test()")
@@ -99,13 +104,13 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
             torch.manual_seed(config.seed)
             models[candidate] = new_model(genotypes[candidate], data, cfg, device)
         progress = fit(models[candidate], graph, data.train, cfg, device, epochs, evaluator,
-                       label=f"candidate {candidate} ", quiet=True,
+                       label=f"{stage} candidate {candidate} ", quiet=True,
                        resume=states.get(candidate),
                        save=lambda state: states.update({candidate: copy.deepcopy(state)}),
                        writer=writer)
         histories[candidate] = progress.history
         score = progress.stopping.best_metrics[f"recall@{k}"]
-        log.info(f"selection: candidate {candidate + 1}/{len(genotypes)} after {progress.epoch} "
+        log.info(f"{stage}: candidate {candidate + 1}/{len(genotypes)} after {progress.epoch} "
                  f"epochs: val recall@{k} {score:.4f}  ({format_seconds(progress.seconds)} "
                  f"training)  {genotypes[candidate].short()}  dim {genotypes[candidate].dim}"
                  + (f" {genotypes[candidate].hyperparameters}"
@@ -113,7 +118,7 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
         return score
 
     rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
-                                budget_seconds)
+                                budget_seconds, survivors)
     winner = rounds[-1].kept[0]
     return Selection(winner, rounds, histories, states[winner])
 
