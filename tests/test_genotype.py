@@ -220,6 +220,13 @@ def test_random_search_picks_by_validation(tmp_path):
         results["genotype"]["nodes"]
 
 
+def test_random_search_stops_the_running_trial_when_the_budget_ends(tmp_path):
+    """A budget that ends at once: the first trial trains one epoch, not its 4, and no other
+    trial starts."""
+    results = run(small_config(tmp_path, mode="random_search", budget_seconds=1e-6, epochs=4))
+    assert len(results["trials"]) == 1 and results["trials"][0]["epoch"] == 1
+
+
 def test_random_search_with_sample_settings_trains_each_trial_with_its_own_settings(tmp_path):
     results = run(small_config(tmp_path, mode="random_search", trials=3, epochs=2,
                                sample_settings=True))

@@ -33,7 +33,8 @@ def check(config, data):
 
 def random_search(config, data, graph, run_dir, device):
     """Trials until ``trials`` are done or ``budget_seconds`` have passed (the trial running
-    then finishes); returns the results of the best architecture."""
+    then stops at its best epoch so far; the first trial trains at least one epoch); returns the
+    results of the best architecture."""
     budget = config.random_search
     val_eval = validation_evaluator(data, config, device)
     space = space_of(config)
@@ -62,8 +63,10 @@ def random_search(config, data, graph, run_dir, device):
         torch.manual_seed(config.seed)
         model = new_model(genotype, data, trial_config, device)
         trial_start = time.perf_counter()
+        time_left = None if budget.budget_seconds is None else max(
+            1e-9, budget.budget_seconds - distributed.agree(trial_start - started))
         stopping = fit(model, graph, data.train, trial_config, device, config.retrain.epochs,
-                       val_eval, label, quiet=True).stopping
+                       val_eval, label, quiet=True, time_limit=time_left).stopping
         metrics, seconds = stopping.best_metrics, time.perf_counter() - trial_start
         trials.append({"genotype": genotype.short(), "dim": genotype.dim,
                        "hyperparameters": genotype.hyperparameters, "epoch": stopping.best_epoch,
