@@ -153,8 +153,12 @@ def search_flags(p):
     s.add_argument("--settings-samples", type=int, default=SELECT.settings_samples,
                    help="--then-select: random training settings per finalist cell, besides "
                         "the run's (default: %(default)s)")
+    s.add_argument("--cells-first-epochs", type=int, default=SELECT.cells_first_epochs,
+                   help="--then-select: epochs of the first round among cells (default: "
+                        "%(default)s)")
     s.add_argument("--first-epochs", type=int, default=SELECT.first_epochs,
-                   help="--then-select: epochs of the first round (default: %(default)s)")
+                   help="--then-select: epochs of the first round among settings (default: "
+                        "%(default)s)")
     s.add_argument("--eta", type=int, default=SELECT.eta,
                    help="--then-select: each round keeps 1/eta of the candidates and trains "
                         "them eta times longer (default: %(default)s)")

@@ -88,15 +88,17 @@ class RandomSearchConfig:
 @dataclass
 class SelectConfig:
     """The selection stage after a search (train.py --then-select), in two successive halvings
-    (each trains its candidates ``first_epochs``, keeps the best 1/``eta``, trains those ``eta``
+    (each trains its candidates a first round, keeps the best 1/``eta``, trains those ``eta``
     times longer, ... up to ``max_epochs``): the cells derived by ``search_seeds`` searches, their
     ``alternatives`` nearest cells and the built-in genotypes, with the run's training settings,
-    down to ``finalists`` cells; then those cells, each with the run's settings and
-    ``settings_samples`` random ones, down to the winner."""
+    from ``cells_first_epochs`` down to ``finalists`` cells; then those cells, each with the
+    run's settings and ``settings_samples`` random ones, from ``first_epochs`` down to the
+    winner."""
     search_seeds: int = 1
     alternatives: int = 2
     finalists: int = 2
     settings_samples: int = 8
+    cells_first_epochs: int = 15
     first_epochs: int = 5
     eta: int = 3
     max_epochs: int = 45

@@ -36,26 +36,37 @@ def search_dirs(config, first_dir):
 
 
 def candidate_cells(config, dirs):
-    """Cells (derived, nearest alternatives, built-ins; each once) with the run's settings."""
+    """Cells with the run's settings: each search's derived cell, its ``alternatives`` nearest
+    cells and the built-ins, each network once (by ``Genotype.signature``: a nearest cell that
+    only changes a node the output never reads is the derived cell again, and is skipped)."""
     space, cells = space_of(config), {}
     for search_dir in dirs:
         derived = derive(search_dir)
         state = checkpoint.load(search_dir, "search")
         if state.get("controller") is not None:      # the next most likely genotypes
-            nearest = controller_of(state, space).alternatives(config.select.alternatives,
-                                                               config.train.dim)
+            nearest = controller_of(state, space).alternatives(None, config.train.dim)
         elif state.get("evolution") is not None:     # the next fittest genotypes evolution met
-            nearest = Evolution.from_state_dict(state["evolution"]).best(
-                1 + config.select.alternatives)[1:]
+            nearest = Evolution.from_state_dict(state["evolution"]).best(None)[1:]
         else:
             nearest = alternatives(ArchWeights.from_state_dict(state["model"]), space,
-                                   config.train.dim, config.select.alternatives)
-        for genotype in [derived, *nearest]:
-            genotype.provenance = {}
-            cells.setdefault(genotype.short(), genotype)
-    for name in BUILTINS:
-        cells.setdefault(name, builtin(name, config.train.dim, space.n_nodes))
+                                   config.train.dim, None)
+        _add_new(cells, [derived], 1)
+        _add_new(cells, nearest, config.select.alternatives)
+    _add_new(cells, [builtin(name, config.train.dim, space.n_nodes) for name in BUILTINS],
+             len(BUILTINS))
     return [selection.with_settings(cell) for cell in cells.values()]
+
+
+def _add_new(cells, genotypes, n):
+    """Add to ``cells`` (signature -> genotype) the first ``n`` of ``genotypes`` whose network
+    is not there yet."""
+    for genotype in genotypes:
+        if n == 0:
+            return
+        if genotype.signature() not in cells:
+            genotype.provenance = {}
+            cells[genotype.signature()] = genotype
+            n -= 1
 
 
 def settings_pool(cells, config):
@@ -121,12 +132,12 @@ def _select(config, cells, select_dir, retrain_dir, device):
     writer = distributed.summary_writer(select_dir / "tensorboard")
     stages = []
 
-    def stage(name, pool, budget, survivors):
+    def stage(name, pool, first_epochs, budget, survivors):
         stage_start = time.perf_counter()
-        log.info(f"{name}: {len(pool)} candidates, successive halving from {s.first_epochs} "
+        log.info(f"{name}: {len(pool)} candidates, successive halving from {first_epochs} "
                  f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
                  f"{survivors}")
-        found = selection.select(pool, data, graph, config, device, s.first_epochs,
+        found = selection.select(pool, data, graph, config, device, first_epochs,
                                  s.max_epochs, s.eta, budget, writer, survivors, stage=name)
         stages.append({"name": name,
                        "candidates": [dict(g.to_dict(), short=g.short()) for g in pool],
@@ -139,11 +150,11 @@ def _select(config, cells, select_dir, retrain_dir, device):
     budget = s.selection_seconds
     finalists = cells
     if len(cells) > s.finalists:
-        found = stage("cells", cells, budget, s.finalists)
+        found = stage("cells", cells, s.cells_first_epochs, budget, s.finalists)
         finalists = [cells[c] for c in found.rounds[-1].kept]
     left = None if budget is None else max(0.0, budget - (time.perf_counter() - started))
     pool = settings_pool(finalists, config)
-    found = stage("settings", pool, left, 1)
+    found = stage("settings", pool, s.first_epochs, left, 1)
     writer.close()
     winner = pool[found.winner]
     record = {"stages": stages, "winner": dict(winner.to_dict(), short=winner.short()),

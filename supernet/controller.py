@@ -59,8 +59,8 @@ class Controller(nn.Module):
         return Genotype(nodes, space.aggregations[choices[-1]], dim)
 
     def alternatives(self, n, dim):
-        """Up to ``n`` genotypes next to the mode: one choice changed to another value, the
-        most likely first."""
+        """Up to ``n`` genotypes (None: all) next to the mode: one choice changed to another
+        value, the most likely first."""
         best, options = self.mode(), []
         for i, d in enumerate(self._distributions()):
             log_probs = d.logits.detach() - d.logits.detach().logsumexp(-1)

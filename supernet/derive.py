@@ -72,10 +72,10 @@ def discretize_by_perturbation(mixture: ArchWeights, score, space: SearchSpace, 
 
 
 def alternatives(alphas: ArchWeights, space: SearchSpace, dim, n):
-    """The ``n`` architectures nearest to the argmax cell (one input per node): each differs from
-    it in one choice (a node's input edge and op, its activation, or the aggregation), ranked by
-    how close the search came to choosing it: its probability over that of the choice it
-    replaces, in the same distribution."""
+    """The ``n`` architectures (None: all) nearest to the argmax cell (one input per node): each
+    differs from it in one choice (a node's input edge and op, its activation, or the
+    aggregation), ranked by how close the search came to choosing it: its probability over that
+    of the choice it replaces, in the same distribution."""
     probs = alphas.map(lambda a: a.detach().float().cpu()).softmax()
     best = discretize(alphas, space, dim)
     computed = space.computed_op_indices

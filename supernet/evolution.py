@@ -59,7 +59,7 @@ class Evolution:
     rng_state: Optional[tuple] = None
 
     def best(self, n=1):
-        """The ``n`` fittest genotypes ever scored (ties: the one scored first)."""
+        """The ``n`` fittest genotypes ever scored (None: all; ties: the one scored first)."""
         order = sorted(self.scored, key=lambda name: -self.scored[name][0])
         return [Genotype.from_dict(self.scored[name][1]) for name in order[:n]]
 

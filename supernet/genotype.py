@@ -75,6 +75,20 @@ class Genotype:
                           for j, n in enumerate(self.nodes, 1))
         return f"{nodes}; out:{self.aggregation}" if nodes else f"out:{self.aggregation}"
 
+    def signature(self):
+        """What the cell computes, written without the nodes that never reach the output: cells
+        with one signature train the same network (e.g. 'last' cells that differ only in a node
+        the last one does not read)."""
+        def expand(j):
+            if j == 0:
+                return "x"
+            node = self.nodes[j - 1]
+            return (f"{node.activation}("
+                    + "+".join(f"{op}({expand(i)})" for i, op in sorted(node.inputs)) + ")")
+
+        read = [len(self.nodes)] if self.aggregation == "last" else range(len(self.nodes) + 1)
+        return f"{self.aggregation}[" + ", ".join(expand(j) for j in read) + "]"
+
     def to_dict(self):
         return {"schema": SCHEMA, "version": VERSION,
                 "nodes": [{"inputs": [list(x) for x in n.inputs], "activation": n.activation}

@@ -53,13 +53,15 @@ def check(config, data):
         raise ConfigError("choose one of --then-retrain and --then-select")
     sel = config.select
     if config.search.then_select and (sel.search_seeds < 1 or sel.finalists < 1
-                                      or sel.settings_samples < 0 or sel.first_epochs < 1
-                                      or sel.max_epochs < sel.first_epochs or sel.eta < 2):
+                                      or sel.settings_samples < 0 or sel.eta < 2
+                                      or not 1 <= sel.first_epochs <= sel.max_epochs
+                                      or not 1 <= sel.cells_first_epochs <= sel.max_epochs):
         raise ConfigError("--then-select needs --search-seeds >= 1, --finalists >= 1, "
-                          "--settings-samples >= 0, 1 <= --first-epochs <= --max-epochs and "
-                          f"--eta >= 2 (got {sel.search_seeds}, {sel.finalists}, "
-                          f"{sel.settings_samples}, {sel.first_epochs}, {sel.max_epochs}, "
-                          f"{sel.eta})")
+                          "--settings-samples >= 0, --eta >= 2 and 1 <= --first-epochs, "
+                          "--cells-first-epochs <= --max-epochs (got "
+                          f"{sel.search_seeds}, {sel.finalists}, {sel.settings_samples}, "
+                          f"{sel.eta}, {sel.first_epochs}, {sel.cells_first_epochs}, "
+                          f"{sel.max_epochs})")
     if config.search.op_weights not in OP_WEIGHTS:              # e.g. from a config.json
         raise ConfigError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, not "
                           f"{config.search.op_weights!r}")

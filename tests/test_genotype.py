@@ -348,3 +348,22 @@ def test_a_version_1_file_still_retrains(tmp_path):
     results = run(config)
     assert config.train.dim == 16 and results["genotype"]["dim"] == 16
     assert results["genotype"]["version"] == 2 and results["genotype"]["hyperparameters"] == {}
+
+
+def test_signature_ignores_nodes_the_output_never_reads():
+    def cell(*nodes, aggregation="last"):
+        return Genotype([NodeChoice([[i, op]], act) for i, op, act in nodes], aggregation)
+
+    derived = cell((0, "lightgcn", "relu"), (0, "lightgcn", "relu"), (0, "lightgcn", "relu"))
+    # nodes 1 and 2 feed nothing the output reads: the same network
+    unread = cell((0, "gcn", "tanh"), (1, "sage", "elu"), (0, "lightgcn", "relu"))
+    assert unread.signature() == derived.signature() == "last[relu(lightgcn(x))]"
+    # a change on the path to the output, or an output that reads every node, is another one
+    read = cell((0, "gcn", "tanh"), (1, "sage", "elu"), (2, "lightgcn", "relu"))
+    assert read.signature() == "last[relu(lightgcn(elu(sage(tanh(gcn(x))))))]"
+    mean = cell((0, "gcn", "tanh"), (1, "sage", "elu"), (0, "lightgcn", "relu"),
+                aggregation="mean")
+    assert mean.signature() != cell((0, "gcn", "relu"), (1, "sage", "elu"), (0, "lightgcn", "relu"),
+                                    aggregation="mean").signature()
+    names = {builtin(name, 8, 3).signature() for name in BUILTINS}
+    assert len(names) == len(BUILTINS) and builtin("mf", 8, 3).signature() == "last[x]"

@@ -164,6 +164,7 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     import train
     from helpers import small_dataset
     from runtime import pipeline
+    from supernet.genotype import Genotype
     seen = []
     real_select = pipeline.selection.select
 
@@ -183,11 +184,11 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     out = tmp_path / "run"
     flags = ["--dataset", str(small_dataset(tmp_path / "inter.txt")), "--then-select",
              "--search-seeds", "2", "--alternatives", "1", "--settings-samples", "1",
-             "--first-epochs", "1", "--max-epochs", "3", "--epochs", "2", "--warmup-epochs", "1",
-             "--patience", "1", "--dim", "8", "--nodes", "2", "--gat-heads", "2",
+             "--first-epochs", "1", "--cells-first-epochs", "1", "--max-epochs", "3",
+             "--epochs", "2", "--warmup-epochs", "1", "--patience", "1", "--dim", "8", "--nodes", "2", "--gat-heads", "2",
              "--batch-size", "64", "--device", "cpu", "--out", str(out)]
     assert train.main(flags) == 0
-    # cells: 2 derived cells and their nearest ones (at most 4 distinct) + 5 built-ins; then
+    # cells: 2 derived cells and a nearest one of each (distinct networks) + 5 built-ins; then
     # the 2 finalists x 2 settings
     (n_cells, test_rows, val_rows), (n_settings, *rows) = seen
     assert test_rows == 0 and val_rows > 0 and rows == [0, val_rows]   # never sees test
@@ -204,6 +205,8 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     assert finalists == [cells["candidates"][int(c)]["short"] for c in best_two]
     assert [c["short"] for c in settings["candidates"]] == [f for f in finalists for _ in "ab"]
     assert all(c["hyperparameters"] == {} for c in cells["candidates"])
+    signatures = [Genotype.from_dict(c).signature() for c in cells["candidates"]]
+    assert len(set(signatures)) == len(signatures)                 # each network once
     assert [bool(c["hyperparameters"]) for c in settings["candidates"]] == [False, True] * 2
     winner = record["winner"]
     assert winner["short"] in finalists
