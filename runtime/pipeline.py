@@ -6,7 +6,8 @@ retrained fully, test scored once.
 
 Two halvings instead of one over every (cell, settings) pair: the settings move validation
 more than the cell does, and the same settings won for different cells (benchmarks/quality.py,
-tuned rows), so the budget goes to the settings of the cells that win with the run's settings.
+tuned rows of the one-stage selection), so the budget goes to the settings of the cells that
+win with the run's settings.
 
 Layout of RUN_DIR: the first search itself, search-seed<S>/ for the others, selection/ (both
 stages' candidates and rounds, the winner's genotype.json, TensorBoard curves of every
