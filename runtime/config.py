@@ -93,7 +93,7 @@ class SelectConfig:
     ``alternatives`` nearest cells and the built-in genotypes, with the run's training settings,
     from ``cells_first_epochs`` down to ``finalists`` cells; then those cells, each with the
     run's settings and ``settings_samples`` random ones, from ``first_epochs`` down to the
-    winner."""
+    winner. A first round longer than ``max_epochs`` is cut to it."""
     search_seeds: int = 1
     alternatives: int = 2
     finalists: int = 2

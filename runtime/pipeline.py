@@ -134,7 +134,7 @@ def _select(config, cells, select_dir, retrain_dir, device):
     stages = []
 
     def stage(name, pool, first_epochs, budget, survivors):
-        stage_start = time.perf_counter()
+        stage_start, first_epochs = time.perf_counter(), min(first_epochs, s.max_epochs)
         log.info(f"{name}: {len(pool)} candidates, successive halving from {first_epochs} "
                  f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
                  f"{survivors}")

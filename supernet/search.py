@@ -54,11 +54,11 @@ def check(config, data):
     sel = config.select
     if config.search.then_select and (sel.search_seeds < 1 or sel.finalists < 1
                                       or sel.settings_samples < 0 or sel.eta < 2
-                                      or not 1 <= sel.first_epochs <= sel.max_epochs
-                                      or not 1 <= sel.cells_first_epochs <= sel.max_epochs):
+                                      or min(sel.first_epochs, sel.cells_first_epochs,
+                                             sel.max_epochs) < 1):
         raise ConfigError("--then-select needs --search-seeds >= 1, --finalists >= 1, "
-                          "--settings-samples >= 0, --eta >= 2 and 1 <= --first-epochs, "
-                          "--cells-first-epochs <= --max-epochs (got "
+                          "--settings-samples >= 0, --eta >= 2 and --first-epochs, "
+                          "--cells-first-epochs, --max-epochs >= 1 (got "
                           f"{sel.search_seeds}, {sel.finalists}, {sel.settings_samples}, "
                           f"{sel.eta}, {sel.first_epochs}, {sel.cells_first_epochs}, "
                           f"{sel.max_epochs})")

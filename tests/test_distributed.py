@@ -166,7 +166,7 @@ def test_torchrun_runs_the_main_job_on_two_processes(tmp_path):
                "--nproc_per_node", "2", str(ROOT / "train.py"), "--then-select",
                "--dataset", str(data), "--out", str(out), "--device", "cpu", "--dim", "8",
                "--nodes", "2", "--gat-heads", "2", "--epochs", "1", "--first-epochs", "1",
-               "--cells-first-epochs", "1", "--max-epochs", "2", "--settings-samples", "0", "--batch-size", "32"]
+               "--max-epochs", "2", "--settings-samples", "0", "--batch-size", "32"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "retrain" / "results.json").read_text())
