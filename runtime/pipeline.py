@@ -64,9 +64,10 @@ def _add_new(cells, genotypes, n):
     for genotype in genotypes:
         if n == 0:
             return
-        if genotype.signature() not in cells:
+        signature = genotype.signature()
+        if signature not in cells:
             genotype.provenance = {}
-            cells[genotype.signature()] = genotype
+            cells[signature] = genotype
             n -= 1
 
 
@@ -134,8 +135,9 @@ def _select(config, cells, select_dir, retrain_dir, device):
     stages = []
 
     def stage(name, pool, first_epochs, budget, survivors):
-        stage_start, first_epochs = time.perf_counter(), min(first_epochs, s.max_epochs)
-        log.info(f"{name}: {len(pool)} candidates, successive halving from {first_epochs} "
+        stage_start = time.perf_counter()
+        log.info(f"{name}: {len(pool)} candidates, successive halving from "
+                 f"{min(first_epochs, s.max_epochs)} "
                  f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
                  f"{survivors}")
         found = selection.select(pool, data, graph, config, device, first_epochs,

@@ -32,17 +32,16 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
                        survivors: int = 1) -> Sequence[Round]:
     """Rounds of successive halving over candidates 0..n-1; the last round's ``kept`` are the
     best ``survivors`` (``kept[0]``: the winner; a single candidate is still trained and scored
-    once). Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round to
-    ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer than ``survivors``. Ties keep the
-    earlier candidate.
+    once). Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round, and a
+    first round longer than that, to ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer
+    than ``survivors``. Ties keep the earlier candidate.
 
     With ``budget_seconds``, a round is only started when the time spent plus its expected cost
     (each survivor's seconds per epoch so far × the epochs it would add) stays within the budget;
     otherwise the best of the last round win. The first round always runs."""
-    if (n_candidates < 1 or first_epochs < 1 or max_epochs < first_epochs or eta < 2
-            or survivors < 1):
-        raise ValueError("need candidates, 1 <= first_epochs <= max_epochs, eta >= 2 and "
-                         "survivors >= 1")
+    if n_candidates < 1 or min(first_epochs, max_epochs, survivors) < 1 or eta < 2:
+        raise ValueError("need candidates, first_epochs, max_epochs, survivors >= 1 and "
+                         "eta >= 2")
     start = time.perf_counter()
     alive, epochs, rounds = list(range(n_candidates)), first_epochs, []
     trained, seconds = {}, {}                  # candidate -> epochs trained, seconds spent
