@@ -165,9 +165,12 @@ def search_flags(p):
     s.add_argument("--max-epochs", type=int, default=SELECT.max_epochs,
                    help="--then-select: epochs of the last round at most (default: %(default)s)")
     s.add_argument("--selection-seconds", type=float,
-                   help="--then-select: wall budget of the selection: a round expected to "
-                        "end past it is not started, and the last round's best wins "
-                        "(default: none)")
+                   help="--then-select: wall budget of the selection; its rounds are shortened "
+                        "to fit (default: --selection-ratio times the searches' seconds)")
+    s.add_argument("--selection-ratio", type=float, default=SELECT.selection_ratio,
+                   help="--then-select: without --selection-seconds, the selection's budget as "
+                        "a multiple of the searches' seconds; 0: no budget (default: "
+                        "%(default)s)")
     s.add_argument("--trials", type=int, help="random search: architectures to try")
     s.add_argument("--budget-seconds", type=float, help="random search: wall-clock budget")
     s.add_argument("--sample-settings", action="store_true",

@@ -6,10 +6,8 @@ over seeds) of
 - every built-in tuned by the same selection stage over the same training settings, at the
   pipeline's wall budget: its pool is that one cell with the run's settings and random ones, as
   many candidates as the pipeline's settings stage scaled by (search + selection) / that
-  stage's seconds, so that its whole halving is expected to take the pipeline's search +
-  selection time. The halving is not cut by a clock (the pipeline's is not either): cut at
-  that budget, it skipped its last round in all three seeds, since the expected cost sits right
-  at the budget, and chose by 15 epochs, below the default settings;
+  stage's seconds, and its budget is the pipeline's search + selection seconds (the halving
+  shortens its rounds to fit, as the pipeline's does);
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;
@@ -132,7 +130,8 @@ def tuned_job(row, out, common, jobs, seed):
     before_retrain = pipeline["search_seconds"] + pipeline["selection_seconds"]
     settings = pipeline["stages"]["settings"]
     n = round(settings["candidates"] * before_retrain / settings["seconds"])
-    config = RunConfig.from_flat("search", settings_samples=n - 1, **common)
+    config = RunConfig.from_flat("search", settings_samples=n - 1,
+                                 selection_seconds=before_retrain, **common)
     cell = builtin(name, config.train.dim, config.search.nodes)
     results = select_and_retrain(config, [cell], out, run, resolve_device(common["device"]))
     chosen = results["selection"]

@@ -93,7 +93,11 @@ class SelectConfig:
     ``alternatives`` nearest cells and the built-in genotypes, with the run's training settings,
     from ``cells_first_epochs`` down to ``finalists`` cells; then those cells, each with the
     run's settings and ``settings_samples`` random ones, from ``first_epochs`` down to the
-    winner. A first round longer than ``max_epochs`` is cut to it."""
+    winner. A first round longer than ``max_epochs`` is cut to it.
+
+    The wall budget of both halvings: ``selection_seconds``, or else ``selection_ratio`` times
+    the searches' seconds (so it grows with the data; 0: no budget). The halvings keep their
+    rounds and shorten them to fit (training.selection.successive_halving)."""
     search_seeds: int = 1
     alternatives: int = 2
     finalists: int = 2
@@ -102,7 +106,8 @@ class SelectConfig:
     first_epochs: int = 5
     eta: int = 3
     max_epochs: int = 45
-    selection_seconds: Optional[float] = None   # no round expected to end past it is started
+    selection_seconds: Optional[float] = None
+    selection_ratio: float = 2.5
 
 
 SECTIONS = {"train": TrainConfig, "search": SearchConfig, "retrain": RetrainConfig,

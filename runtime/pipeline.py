@@ -90,7 +90,25 @@ def search_select_retrain(config, first_dir, run, device):
             run(replace(config, seed=config.seed + seed_offset, out=str(search_dir),
                         search=replace(config.search, then_select=False)),
                 resume=(search_dir / checkpoint.CHECKPOINT).exists(), read_test=False)
-    return select_and_retrain(config, candidate_cells(config, dirs), first_dir, run, device)
+    budget = config.select.selection_seconds
+    if budget is None and config.select.selection_ratio > 0:
+        searched = searches_seconds(dirs)
+        budget = config.select.selection_ratio * searched
+        log.info(f"selection budget: {format_seconds(budget)} ({config.select.selection_ratio} x "
+                 f"the searches' {format_seconds(searched)})")
+    return select_and_retrain(replace(config, select=replace(config.select,
+                                                             selection_seconds=budget)),
+                              candidate_cells(config, dirs), first_dir, run, device)
+
+
+def searches_seconds(dirs):
+    """The wall seconds the searches' epochs took (their evaluation included, summed over
+    resumes; a run older than that record gives its training seconds)."""
+    total = 0.0
+    for search_dir in dirs:
+        history = json.loads((search_dir / "results.json").read_text())["history"]
+        total += history[-1].get("seconds", sum(r["train_seconds"] for r in history))
+    return total
 
 
 def select_and_retrain(config, cells, out, run, device):
@@ -139,7 +157,8 @@ def _select(config, cells, select_dir, retrain_dir, device):
         log.info(f"{name}: {len(pool)} candidates, successive halving from "
                  f"{min(first_epochs, s.max_epochs)} "
                  f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
-                 f"{survivors}")
+                 f"{survivors}" + ("" if budget is None else
+                                   f", rounds shortened to fit {format_seconds(budget)}"))
         found = selection.select(pool, data, graph, config, device, first_epochs,
                                  s.max_epochs, s.eta, budget, writer, survivors, stage=name)
         stages.append({"name": name,
@@ -150,10 +169,15 @@ def _select(config, cells, select_dir, retrain_dir, device):
                        "seconds": time.perf_counter() - stage_start})
         return found
 
-    budget = s.selection_seconds
-    finalists = cells
+    budget, finalists = s.selection_seconds, cells
+    pool_size = len(cells[:s.finalists]) * (1 + s.settings_samples)
+    settings_cost = sum(selection.candidate_epochs(selection.halving_rounds(
+        pool_size, s.first_epochs, s.max_epochs, s.eta)))
     if len(cells) > s.finalists:
-        found = stage("cells", cells, s.cells_first_epochs, budget, s.finalists)
+        cells_cost = sum(selection.candidate_epochs(selection.halving_rounds(
+            len(cells), s.cells_first_epochs, s.max_epochs, s.eta, s.finalists)))
+        share = None if budget is None else budget * cells_cost / (cells_cost + settings_cost)
+        found = stage("cells", cells, s.cells_first_epochs, share, s.finalists)
         finalists = [cells[c] for c in found.rounds[-1].kept]
     left = None if budget is None else max(0.0, budget - (time.perf_counter() - started))
     pool = settings_pool(finalists, config)

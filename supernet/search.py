@@ -62,6 +62,10 @@ def check(config, data):
                           f"{sel.search_seeds}, {sel.finalists}, {sel.settings_samples}, "
                           f"{sel.eta}, {sel.first_epochs}, {sel.cells_first_epochs}, "
                           f"{sel.max_epochs})")
+    if config.search.then_select and (sel.selection_ratio < 0 or (
+            sel.selection_seconds is not None and sel.selection_seconds <= 0)):
+        raise ConfigError("--then-select needs --selection-seconds > 0 and --selection-ratio "
+                          f">= 0 (got {sel.selection_seconds}, {sel.selection_ratio})")
     if config.search.op_weights not in OP_WEIGHTS:              # e.g. from a config.json
         raise ConfigError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, not "
                           f"{config.search.op_weights!r}")
@@ -134,6 +138,7 @@ def search(config, data, graph, run_dir, device):
     log.info(f"searching with the {Loss.of(config.train, search=True).name} loss")
     started = time.perf_counter()
     for epoch in range(start_epoch, s.epochs):
+        epoch_started = time.perf_counter()
         record = _train_epoch(model, graph, config, epoch, weight_optimizer, architect,
                               samplers, device, run_dir, controller)
         if controller is not None and epoch >= s.warmup_epochs:
@@ -143,7 +148,9 @@ def search(config, data, graph, run_dir, device):
             controller.genotype(controller.mode(), train.dim) if controller is not None else \
             discretize(model.alphas(), space, train.dim)
         record.update(val_loss=val_loss, genotype=genotype.short(),
-                      **{f"val_{name}": value for name, value in metrics.items() if "@" in name})
+                      **{f"val_{name}": value for name, value in metrics.items() if "@" in name},
+                      seconds=(history[-1].get("seconds", 0.0) if history else 0.0)
+                      + time.perf_counter() - epoch_started)     # the search's, over resumes
         history.append(record)
         _report(record, config, started, epoch - start_epoch + 1, logger, model, genotype)
         save(epoch + 1)

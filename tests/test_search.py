@@ -54,6 +54,10 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch, strategy, paths):
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
     assert straight["genotype"] == resumed["genotype"]
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    # the search's seconds add up over the resume (the selection's budget is a multiple of them)
+    seconds = [h["seconds"] for h in resumed["history"]]
+    assert seconds == sorted(seconds)
+    assert seconds[-1] >= sum(h["train_seconds"] for h in resumed["history"])
 
 
 def test_two_epochs_then_resume_for_two_more_equals_four(tmp_path):

@@ -2,7 +2,7 @@
 is known."""
 import pytest
 
-from training.selection import successive_halving
+from training.selection import candidate_epochs, halving_rounds, successive_halving
 
 
 def planted(final_scores, slow=()):
@@ -52,29 +52,58 @@ def test_ties_keep_the_earlier_candidate_and_one_candidate_is_scored_once():
     assert calls == [(0, 3)] and rounds[-1].kept == [0]
 
 
-def test_a_round_expected_to_end_past_the_budget_is_not_started(monkeypatch):
-    """On a fake clock where an epoch of candidate c costs c + 1 seconds: after round 1 (2
-    epochs each, 2 + 4 + 6 + 8 = 20 s) round 2 would train the best two (3 and 2) 2 more epochs,
-    expected 2·4 + 2·3 = 14 s: it runs under a 34 s budget, not under 33 s."""
+def fake_clock(monkeypatch, seconds_per_epoch):
+    """train_to on a fake clock where an epoch of candidate c costs seconds_per_epoch(c); its
+    score is c / 10. Returns (train_to, clock, reset)."""
     import training.selection as selection
-    clock = [0.0]
+    clock, trained = [0.0], {}
     monkeypatch.setattr(selection.time, "perf_counter", lambda: clock[0])
-    trained = {}
 
     def train_to(candidate, epochs):
-        clock[0] += (candidate + 1) * (epochs - trained.get(candidate, 0))
+        clock[0] += seconds_per_epoch(candidate) * (epochs - trained.get(candidate, 0))
         trained[candidate] = epochs
         return candidate / 10
 
-    rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
-                                budget_seconds=33)
-    assert [r.epochs for r in rounds] == [2] and rounds[0].kept == [3]
-    trained.clear()
-    clock[0] = 0.0
+    def reset():
+        clock[0] = 0.0
+        trained.clear()
+    return train_to, clock, reset
+
+
+def test_a_round_that_would_end_past_the_budget_is_shortened_to_fit(monkeypatch):
+    """An epoch of candidate c costs c + 1 seconds. Round 1 (2 epochs each) costs 20 s; round 2
+    would train the best two (3 and 2) 2 more epochs, 7 s an epoch: 14 s. Under 34 s it runs
+    whole; under 33 s it gets the one epoch that fits; under 26 s not one fits."""
+    train_to, clock, reset = fake_clock(monkeypatch, lambda c: c + 1)
     rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
                                 budget_seconds=34)
-    assert [r.epochs for r in rounds] == [2, 4] and rounds[1].kept == [3]
-    assert clock[0] == 34                           # the round cost what was expected
+    assert [r.epochs for r in rounds] == [2, 4] and rounds[1].kept == [3] and clock[0] == 34
+    reset()
+    rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
+                                budget_seconds=33)
+    assert [r.epochs for r in rounds] == [2, 3] and rounds[1].kept == [3] and clock[0] == 27
+    reset()
+    rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
+                                budget_seconds=26)
+    assert [r.epochs for r in rounds] == [2] and rounds[0].kept == [3] and clock[0] == 20
+
+
+def test_a_budget_keeps_every_halving_and_shares_what_is_left_among_the_rounds(monkeypatch):
+    """8 candidates, 1 s an epoch, η 2: rounds of 8 x 1, 4 x 2 and 2 x 4 epochs cost 8 + 4 + 4
+    = 16 s. Under 14 s the 6 s left after round 1 would give each of the two rounds to come
+    3 s, less than an epoch of round 2's four candidates, but one epoch of each round (4 + 2 s)
+    fits: round 2 trains 1 more epoch (to 2), round 3 gets the 2 s left (to 3): 8 -> 4 -> 2 ->
+    1 as without a budget, within it. Under 13 s only round 1 runs."""
+    train_to, clock, reset = fake_clock(monkeypatch, lambda c: 1.0)
+    for budget, epochs, spent in ((None, [1, 2, 4], 16), (16, [1, 2, 4], 16),
+                                  (14, [1, 2, 3], 14), (13, [1], 8)):
+        reset()
+        rounds = successive_halving(8, train_to, first_epochs=1, max_epochs=8, eta=2,
+                                    budget_seconds=budget)
+        assert [r.epochs for r in rounds] == epochs and clock[0] == spent
+        assert rounds[-1].kept == [7]
+        if len(rounds) == 3:
+            assert [r.kept for r in rounds[:2]] == [[7, 6, 5, 4], [7, 6]]
 
 
 def test_halving_down_to_several_survivors():
@@ -169,7 +198,7 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     real_select = pipeline.selection.select
 
     def spying_select(genotypes, data, *args, **kwargs):
-        seen.append((len(genotypes), len(data.test), len(data.val)))
+        seen.append((len(genotypes), len(data.test), len(data.val), args[6]))
         return real_select(genotypes, data, *args, **kwargs)
 
     monkeypatch.setattr(pipeline.selection, "select", spying_select)
@@ -186,13 +215,22 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
              "--search-seeds", "2", "--alternatives", "1", "--settings-samples", "1",
              "--first-epochs", "1", "--cells-first-epochs", "1", "--max-epochs", "3",
              "--epochs", "2", "--warmup-epochs", "1", "--patience", "1", "--dim", "8", "--nodes", "2", "--gat-heads", "2",
-             "--batch-size", "64", "--device", "cpu", "--out", str(out)]
+             "--batch-size", "64", "--device", "cpu", "--out", str(out),
+             "--selection-ratio", "1000"]     # a budget that shortens no round
     assert train.main(flags) == 0
     # cells: 2 derived cells and a nearest one of each (distinct networks) + 5 built-ins; then
     # the 2 finalists x 2 settings
-    (n_cells, test_rows, val_rows), (n_settings, *rows) = seen
+    (n_cells, test_rows, val_rows, cells_budget), (n_settings, *rows, settings_budget) = seen
     assert test_rows == 0 and val_rows > 0 and rows == [0, val_rows]   # never sees test
     assert 6 <= n_cells <= 9 and n_settings == 2 * 2
+    # the budget: 1000 x the two searches' seconds; the cells stage's share is its part of the
+    # candidate-epochs: cells n x 1 + 3 x 2 more, settings 4 x 1 + 2 x 2 more
+    searched = pipeline.searches_seconds([out, out / "search-seed1"])
+    cells_cost, settings_cost = n_cells + 3 * 2, 4 + 2 * 2
+    assert searched > 0
+    assert cells_budget == pytest.approx(1000 * searched * cells_cost / (cells_cost + settings_cost))
+    # the settings stage gets what the cells stage left of the whole budget
+    assert 1000 * searched - cells_budget < settings_budget < 1000 * searched
     assert (out / "search-seed1" / "genotype.json").exists()
     for search_dir in (out, out / "search-seed1"):          # the searches never score test
         assert json.loads((search_dir / "results.json").read_text())["test"] is None
@@ -231,3 +269,15 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     assert without_time(results["history"]) == without_time(fresh["history"])
     assert (results["epoch"], results["val"], results["test"]) == \
         (fresh["epoch"], fresh["val"], fresh["test"])
+
+
+def test_the_rounds_halving_plans_and_their_cost():
+    """The default selection's two stages on ml-100k: 8 cells from 15 epochs down to 2
+    finalists; 2 x 9 settings from 5 epochs down to one winner."""
+    assert halving_rounds(8, 15, 45, 3, survivors=2) == [(8, 15), (3, 45)]
+    assert candidate_epochs(halving_rounds(8, 15, 45, 3, 2)) == [120, 90]
+    assert halving_rounds(18, 5, 45, 3) == [(18, 5), (6, 15), (2, 45)]
+    assert candidate_epochs(halving_rounds(18, 5, 45, 3)) == [90, 60, 60]
+    assert candidate_epochs([(6, 15), (2, 45)], trained=5) == [60, 60]
+    assert halving_rounds(9, 1, 27, 3) == [(9, 1), (3, 3)]
+    assert halving_rounds(1, 50, 45, 3) == [(1, 45)]

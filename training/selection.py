@@ -26,6 +26,28 @@ class Round:
     kept: List[int] = field(default_factory=list)
 
 
+def halving_rounds(n_candidates, first_epochs, max_epochs, eta=3, survivors=1):
+    """The rounds successive halving runs when no budget cuts them: [(candidates, epochs)]."""
+    rounds, n, epochs = [], n_candidates, first_epochs
+    while True:
+        last = epochs >= max_epochs
+        rounds.append((n, min(epochs, max_epochs)))
+        n = min(n, max(survivors, math.ceil(n / eta)))
+        if last or n <= survivors:
+            return rounds
+        epochs *= eta
+
+
+def candidate_epochs(rounds, trained=0):
+    """Epochs that ``rounds`` (from halving_rounds) train in all, per round, when their
+    candidates have ``trained`` epochs already: a proxy of each round's cost."""
+    done, cost = trained, []
+    for n, epochs in rounds:
+        cost.append(n * (epochs - done))
+        done = epochs
+    return cost
+
+
 def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
                        first_epochs: int, max_epochs: int, eta: int = 3,
                        budget_seconds: Optional[float] = None,
@@ -36,35 +58,50 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
     first round longer than that, to ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer
     than ``survivors``. Ties keep the earlier candidate.
 
-    With ``budget_seconds``, a round is only started when the time spent plus its expected cost
-    (each survivor's seconds per epoch so far × the epochs it would add) stays within the budget;
-    otherwise the best of the last round win. The first round always runs."""
+    With ``budget_seconds`` the halving keeps all its rounds but shortens them to fit (as
+    Karnin et al. 2013's sequential halving splits a fixed budget among its rounds): what is
+    left of the budget is shared among the rounds still to come by their candidate-epochs, and
+    a round gets the epochs that fit its share at its survivors' seconds per epoch so far (at
+    least one more when one epoch of every round to come fits what is left). When not even that
+    fits, the best of the last round win. The first round always runs in full."""
     if n_candidates < 1 or min(first_epochs, max_epochs, survivors) < 1 or eta < 2:
         raise ValueError("need candidates, first_epochs, max_epochs, survivors >= 1 and "
                          "eta >= 2")
     start = time.perf_counter()
-    alive, epochs, rounds = list(range(n_candidates)), first_epochs, []
-    trained, seconds = {}, {}                  # candidate -> epochs trained, seconds spent
+    alive, epochs, rounds = list(range(n_candidates)), min(first_epochs, max_epochs), []
+    seconds = {}                                # candidate -> seconds spent training it
     while True:
-        last = epochs >= max_epochs
-        epochs = min(epochs, max_epochs)
         round_ = Round(epochs)
         for candidate in alive:
             called = time.perf_counter()
             round_.scores[candidate] = train_to(candidate, epochs)
             seconds[candidate] = seconds.get(candidate, 0.0) + time.perf_counter() - called
-            trained[candidate] = epochs
         ranked = sorted(alive, key=lambda c: -round_.scores[c])   # stable: ties keep order
         kept = ranked[:max(survivors, math.ceil(len(alive) / eta))]
         next_epochs = min(epochs * eta, max_epochs)
-        expected = sum(seconds[c] / trained[c] * (next_epochs - trained[c]) for c in kept)
-        out_of_time = budget_seconds is not None and distributed.agree(
-            time.perf_counter() - start + expected > budget_seconds)
-        round_.kept = ranked[:survivors] if last or out_of_time else kept
+        if epochs < max_epochs and len(kept) > survivors and budget_seconds is not None:
+            next_epochs = distributed.agree(_epochs_that_fit(
+                budget_seconds - (time.perf_counter() - start), [seconds[c] for c in kept],
+                epochs, next_epochs, max_epochs, eta, survivors))
+        round_.kept = kept if epochs < max_epochs and next_epochs > epochs else \
+            ranked[:survivors]
         rounds.append(round_)
         if len(round_.kept) <= survivors:
             return rounds
-        alive, epochs = round_.kept, epochs * eta
+        alive, epochs = round_.kept, next_epochs
+
+
+def _epochs_that_fit(left, kept_seconds, trained, next_epochs, max_epochs, eta, survivors):
+    """The next round's epochs under a budget with ``left`` seconds left (``trained``: when it
+    is no more than ``trained``, no round fits); ``kept_seconds``: the seconds each survivor
+    took for its ``trained`` epochs."""
+    plan = halving_rounds(len(kept_seconds), next_epochs, max_epochs, eta, survivors)
+    to_come = candidate_epochs(plan, trained)
+    per_epoch = sum(kept_seconds) / trained / len(kept_seconds)   # one candidate, one epoch
+    fits = math.floor(left * to_come[0] / sum(to_come) / (per_epoch * len(kept_seconds)))
+    if fits < 1 and left >= per_epoch * sum(n for n, _ in plan):  # one epoch a round fits
+        fits = 1
+    return min(next_epochs, trained + fits)
 
 
 @dataclass
