@@ -92,15 +92,15 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
 
 
 def _epochs_that_fit(left, kept_seconds, trained, next_epochs, max_epochs, eta, survivors):
-    """The next round's epochs under a budget with ``left`` seconds left (``trained``: when it
-    is no more than ``trained``, no round fits); ``kept_seconds``: the seconds each survivor
-    took for its ``trained`` epochs."""
+    """The epochs of the next round (at most ``next_epochs``) that fit ``left`` seconds of the
+    budget; ``trained`` (the survivors' epochs so far) when not one more fits. ``kept_seconds``:
+    each survivor's seconds for its ``trained`` epochs."""
     plan = halving_rounds(len(kept_seconds), next_epochs, max_epochs, eta, survivors)
     to_come = candidate_epochs(plan, trained)
-    per_epoch = sum(kept_seconds) / trained / len(kept_seconds)   # one candidate, one epoch
-    fits = math.floor(left * to_come[0] / sum(to_come) / (per_epoch * len(kept_seconds)))
-    if fits < 1 and left >= per_epoch * sum(n for n, _ in plan):  # one epoch a round fits
-        fits = 1
+    one_epoch = sum(kept_seconds) / trained                 # every survivor, one more epoch
+    fits = math.floor(left * to_come[0] / sum(to_come) / one_epoch)
+    if fits < 1 and left >= one_epoch / len(kept_seconds) * sum(n for n, _ in plan):
+        fits = 1                                            # one epoch of each round fits
     return min(next_epochs, trained + fits)
 
 
