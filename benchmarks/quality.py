@@ -19,19 +19,23 @@ seed 0 (benchmarks/common.gowalla_sample); the run seeds only change initializat
 and the validation slice.
 
 Every finished job is saved at once to benchmarks/results/quality_<dataset>.json, so a run that
-is cut off keeps what it measured and a rerun skips it (a job that was cut off starts again);
-the markdown table is rewritten after each job. Jobs run one after another (parallel runs on
+is cut off keeps what it measured and a rerun skips it; a job that was cut off continues from
+its run directory's checkpoints (searches, selection stages, trainings, random search), and its
+wall time is summed over the invocations that ran it (runs/quality/<dataset>/<job>/wall.json,
+rewritten every 30 s: a cut loses at most that, plus the work since the job's last checkpoint).
+The markdown table is rewritten after each job. Jobs run one after another (parallel runs on
 two cores distort every timing, and the budgets are wall times).
 """
 import argparse
 import json
-import shutil
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from common import RESULTS, gowalla_sample, machine, save_table
+from runtime.checkpoint import CHECKPOINT
 from runtime.config import RunConfig, TrainConfig
 from runtime.files import write_json
 from runtime.jobs import resolve_device, run
@@ -83,13 +87,14 @@ def main():
             key = f"{row} | {seed}"
             if key in done["jobs"]:
                 continue
-            out = fresh(work / f"{slug(row)}-seed{seed}")
-            start = time.perf_counter()
-            job = JOBS[kind(row)](row, out, common, done["jobs"], seed)
+            out = work / f"{slug(row)}-seed{seed}"
+            with Stopwatch(out / "wall.json") as clock:
+                job = JOBS[kind(row)](row, out, common, done["jobs"], seed)
             if job is None:
+                clock.path.unlink()
                 print(f"skipped {key}: it needs a row of this seed that is not measured yet")
                 continue
-            record(key, {**job, "wall_seconds": time.perf_counter() - start})
+            record(key, {**job, "wall_seconds": clock.seconds, "invocations": clock.invocations})
 
 
 def kind(row):
@@ -104,7 +109,8 @@ def summary(results):
 
 
 def pipeline_job(row, out, common, jobs, seed):
-    results = run(RunConfig.from_flat("search", then_select=True, out=str(out), **common))
+    results = run(RunConfig.from_flat("search", then_select=True, out=str(out), **common),
+                  resume=resumable(out))
     search = json.loads((out / "results.json").read_text())
     retrain = json.loads((out / "retrain" / "results.json").read_text())
     chosen = results["selection"]
@@ -117,7 +123,8 @@ def pipeline_job(row, out, common, jobs, seed):
 
 def builtin_job(row, out, common, jobs, seed):
     name = row.removeprefix("built-in ")
-    results = run(RunConfig.from_flat("retrain", out=str(out), genotype=name, **common))
+    results = run(RunConfig.from_flat("retrain", out=str(out), genotype=name, **common),
+                  resume=resumable(out))
     return {**summary(results), "genotype": name}
 
 
@@ -150,20 +157,22 @@ def random_job(row, out, common, jobs, seed):
         return None
     budget = first["wall_seconds"]
     results = run(RunConfig.from_flat("random_search", out=str(out), budget_seconds=budget,
-                                      sample_settings=joint, **common))
+                                      sample_settings=joint, **common), resume=resumable(out))
     return {**summary(results), "budget_seconds": budget, "trials": len(results["trials"]),
             "genotype": describe(Genotype.from_dict(results["genotype"]))}
 
 
 def search_job(row, out, common, jobs, seed):
     """The plain chain: a search, derive, retrain the derived cell with the run's settings."""
-    start = time.perf_counter()
-    run(RunConfig.from_flat("search", out=str(out / "search"), **SEARCHES[row], **common))
-    search_s = time.perf_counter() - start
+    with Stopwatch(out / "search-wall.json") as search_clock:
+        run(RunConfig.from_flat("search", out=str(out / "search"), **SEARCHES[row], **common),
+            resume=resumable(out / "search"))
     genotype = derive(out / "search")
     results = run(RunConfig.from_flat("retrain", out=str(out / "retrain"),
-                                      genotype=str(out / "search" / "genotype.json"), **common))
-    return {**summary(results), "search_seconds": search_s, "genotype": genotype.short()}
+                                      genotype=str(out / "search" / "genotype.json"), **common),
+                  resume=resumable(out / "retrain"))
+    return {**summary(results), "search_seconds": search_clock.seconds,
+            "genotype": genotype.short()}
 
 
 JOBS = {PIPELINE: pipeline_job, "built-in": builtin_job, "tuned": tuned_job,
@@ -180,11 +189,46 @@ def slug(row):
     return "".join(c if c.isalnum() else "-" for c in row).strip("-").replace("--", "-")
 
 
-def fresh(path):
-    """PATH emptied of what a job cut off in an earlier call left there: the job runs again
-    from the start, so that its wall time is one uninterrupted measurement."""
-    shutil.rmtree(path, ignore_errors=True)
-    return path
+def resumable(run_dir):
+    """Whether RUN_DIR holds a job cut off in an earlier invocation (it then continues)."""
+    return (Path(run_dir) / CHECKPOINT).exists()
+
+
+class Stopwatch:
+    """Wall seconds of a job over the invocations that ran it, kept in PATH (rewritten every
+    30 s from a thread, and at the end)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        before = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.before = before.get("seconds", 0.0)
+        self.invocations = before.get("invocations", 0) + 1
+        self.started = self.stopped = None
+        self.done = threading.Event()
+
+    @property
+    def seconds(self):
+        return self.before + (self.stopped or time.perf_counter()) - self.started
+
+    def _write(self):
+        write_json(self.path, {"seconds": self.seconds, "invocations": self.invocations})
+
+    def _tick(self):
+        while not self.done.wait(30):
+            self._write()
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self._thread.join()
+        self.stopped = time.perf_counter()
+        self._write()
+        return False
 
 
 def chosen(jobs):

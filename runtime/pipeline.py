@@ -10,11 +10,12 @@ tuned rows of the one-stage selection), so the budget goes to the settings of th
 win with the run's settings.
 
 Layout of RUN_DIR: the first search itself, search-seed<S>/ for the others, selection/ (both
-stages' candidates and rounds, the winner's genotype.json, TensorBoard curves of every
-candidate), retrain/ (the final training and its results.json)."""
+stages' candidates and rounds in selection.json, each stage's trainings in cells/ and
+settings/, the winner's genotype.json, TensorBoard curves of every candidate), retrain/ (the
+final training and its results.json). Every part continues where it stopped when the job is
+resumed."""
 import json
 import random
-import time
 from dataclasses import replace
 
 from data.graph import BipartiteGraph
@@ -143,8 +144,9 @@ def select_and_retrain(config, cells, out, run, device):
 def _select(config, cells, select_dir, retrain_dir, device):
     """Both halvings on the data without its test split; writes selection.json, the winner's
     genotype.json and, as RETRAIN_DIR's checkpoint, the winner's training state. Returns (the
-    selection record, the winning genotype)."""
-    started = time.perf_counter()
+    selection record, the winning genotype). Each stage keeps its trainings in
+    SELECT_DIR/<stage>/ while it runs (selection.select's ``store``), so a selection cut off
+    continues there; the candidates' states are removed once the winner's is saved."""
     full = load_interactions(config.data, config.seed)
     data = full.without_test()
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)
@@ -153,23 +155,23 @@ def _select(config, cells, select_dir, retrain_dir, device):
     stages = []
 
     def stage(name, pool, first_epochs, budget, survivors):
-        stage_start = time.perf_counter()
         log.info(f"{name}: {len(pool)} candidates, successive halving from "
                  f"{min(first_epochs, s.max_epochs)} "
                  f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
                  f"{survivors}" + ("" if budget is None else
                                    f", rounds shortened to fit {format_seconds(budget)}"))
         found = selection.select(pool, data, graph, config, device, first_epochs,
-                                 s.max_epochs, s.eta, budget, writer, survivors, stage=name)
+                                 s.max_epochs, s.eta, budget, writer, survivors, stage=name,
+                                 store=select_dir / name)
         stages.append({"name": name,
                        "candidates": [dict(g.to_dict(), short=g.short()) for g in pool],
                        "rounds": [{"epochs": r.epochs, "kept": r.kept,
                                    "scores": {str(c): v for c, v in r.scores.items()}}
                                   for r in found.rounds],
-                       "seconds": time.perf_counter() - stage_start})
+                       "seconds": found.seconds})
         return found
 
-    budget, finalists = s.selection_seconds, cells
+    budget, finalists, spent = s.selection_seconds, cells, 0.0
     pool_size = len(cells[:s.finalists]) * (1 + s.settings_samples)
     settings_cost = sum(selection.candidate_epochs(selection.halving_rounds(
         pool_size, s.first_epochs, s.max_epochs, s.eta)))
@@ -178,19 +180,23 @@ def _select(config, cells, select_dir, retrain_dir, device):
             len(cells), s.cells_first_epochs, s.max_epochs, s.eta, s.finalists)))
         share = None if budget is None else budget * cells_cost / (cells_cost + settings_cost)
         found = stage("cells", cells, s.cells_first_epochs, share, s.finalists)
-        finalists = [cells[c] for c in found.rounds[-1].kept]
-    left = None if budget is None else max(0.0, budget - (time.perf_counter() - started))
+        finalists, spent = [cells[c] for c in found.rounds[-1].kept], found.seconds
+    left = None if budget is None else max(0.0, budget - spent)
     pool = settings_pool(finalists, config)
     found = stage("settings", pool, s.first_epochs, left, 1)
     writer.close()
     winner = pool[found.winner]
     record = {"stages": stages, "winner": dict(winner.to_dict(), short=winner.short()),
-              "seconds": time.perf_counter() - started}
+              "seconds": spent + found.seconds}
     winner.save(select_dir / "genotype.json")
     checkpoint.save(retrain_dir, "retrain", phase="select", fit=found.winner_state,
                     dataset=full.record())
     write_json(select_dir / "selection.json", record)
+    if distributed.is_main():
+        for state in select_dir.glob("*/candidate-*.pt"):
+            state.unlink()
     log.info(f"selection: winner {winner.short()} dim {winner.dim} {winner.hyperparameters} "
              f"(val recall@{k} {found.rounds[-1].scores[found.winner]:.4f}) in "
-             f"{format_seconds(record['seconds'])}; its retraining continues from there")
+             f"{format_seconds(record['seconds'])} of training; its retraining continues from "
+             "there")
     return record, winner

@@ -1,19 +1,22 @@
 """Successive halving on planted problems: candidates whose validation score at each epoch count
 is known."""
+import json
+
 import pytest
+import torch
 
 from training.selection import candidate_epochs, halving_rounds, successive_halving
 
 
 def planted(final_scores, slow=()):
     """train_to for candidates whose score rises towards final_scores[c] (candidates in ``slow``
-    rise later); records every (candidate, epochs) call."""
+    rise later), at no cost in seconds; records every (candidate, epochs) call."""
     calls = []
 
     def train_to(candidate, epochs):
         calls.append((candidate, epochs))
         rate = 0.02 if candidate in slow else 0.2
-        return final_scores[candidate] * min(1.0, rate * epochs)
+        return final_scores[candidate] * min(1.0, rate * epochs), 0.0
     return train_to, calls
 
 
@@ -45,24 +48,23 @@ def test_a_slow_starter_is_lost_early_as_successive_halving_accepts():
 
 
 def test_ties_keep_the_earlier_candidate_and_one_candidate_is_scored_once():
-    rounds = successive_halving(4, lambda c, e: 0.5, first_epochs=1, max_epochs=4, eta=2)
+    rounds = successive_halving(4, lambda c, e: (0.5, 0.0), first_epochs=1, max_epochs=4, eta=2)
     assert [r.kept for r in rounds] == [[0, 1], [0]]
     train_to, calls = planted([0.3])
     rounds = successive_halving(1, train_to, first_epochs=3, max_epochs=9)
     assert calls == [(0, 3)] and rounds[-1].kept == [0]
 
 
-def fake_clock(monkeypatch, seconds_per_epoch):
-    """train_to on a fake clock where an epoch of candidate c costs seconds_per_epoch(c); its
-    score is c / 10. Returns (train_to, clock, reset)."""
-    import training.selection as selection
+def fake_clock(seconds_per_epoch):
+    """train_to where an epoch of candidate c costs seconds_per_epoch(c) (summed in clock[0]);
+    its score is c / 10. Returns (train_to, clock, reset)."""
     clock, trained = [0.0], {}
-    monkeypatch.setattr(selection.time, "perf_counter", lambda: clock[0])
 
     def train_to(candidate, epochs):
-        clock[0] += seconds_per_epoch(candidate) * (epochs - trained.get(candidate, 0))
+        spent = seconds_per_epoch(candidate) * (epochs - trained.get(candidate, 0))
+        clock[0] += spent
         trained[candidate] = epochs
-        return candidate / 10
+        return candidate / 10, spent
 
     def reset():
         clock[0] = 0.0
@@ -70,11 +72,11 @@ def fake_clock(monkeypatch, seconds_per_epoch):
     return train_to, clock, reset
 
 
-def test_a_round_that_would_end_past_the_budget_is_shortened_to_fit(monkeypatch):
+def test_a_round_that_would_end_past_the_budget_is_shortened_to_fit():
     """An epoch of candidate c costs c + 1 seconds. Round 1 (2 epochs each) costs 20 s; round 2
     would train the best two (3 and 2) 2 more epochs, 7 s an epoch: 14 s. Under 34 s it runs
     whole; under 33 s it gets the one epoch that fits; under 26 s not one fits."""
-    train_to, clock, reset = fake_clock(monkeypatch, lambda c: c + 1)
+    train_to, clock, reset = fake_clock(lambda c: c + 1)
     rounds = successive_halving(4, train_to, first_epochs=2, max_epochs=8, eta=2,
                                 budget_seconds=34)
     assert [r.epochs for r in rounds] == [2, 4] and rounds[1].kept == [3] and clock[0] == 34
@@ -88,13 +90,13 @@ def test_a_round_that_would_end_past_the_budget_is_shortened_to_fit(monkeypatch)
     assert [r.epochs for r in rounds] == [2] and rounds[0].kept == [3] and clock[0] == 20
 
 
-def test_a_budget_keeps_every_halving_and_shares_what_is_left_among_the_rounds(monkeypatch):
+def test_a_budget_keeps_every_halving_and_shares_what_is_left_among_the_rounds():
     """8 candidates, 1 s an epoch, η 2: rounds of 8 x 1, 4 x 2 and 2 x 4 epochs cost 8 + 4 + 4
     = 16 s. Under 14 s the 6 s left after round 1 would give each of the two rounds to come
     3 s, less than an epoch of round 2's four candidates, but one epoch of each round (4 + 2 s)
     fits: round 2 trains 1 more epoch (to 2), round 3 gets the 2 s left (to 3): 8 -> 4 -> 2 ->
     1 as without a budget, within it. Under 13 s only round 1 runs."""
-    train_to, clock, reset = fake_clock(monkeypatch, lambda c: 1.0)
+    train_to, clock, reset = fake_clock(lambda c: 1.0)
     for budget, epochs, spent in ((None, [1, 2, 4], 16), (16, [1, 2, 4], 16),
                                   (14, [1, 2, 3], 14), (13, [1], 8)):
         reset()
@@ -135,7 +137,7 @@ def test_out_of_budget_the_best_of_the_round_wins():
 def test_bad_settings_are_refused(bad):
     settings = {**dict(n_candidates=2, first_epochs=1, max_epochs=4, eta=2), **bad}
     with pytest.raises(ValueError):
-        successive_halving(train_to=lambda c, e: 0.0, **settings)
+        successive_halving(train_to=lambda c, e: (0.0, 0.0), **settings)
 
 
 # --- the selection stage on real (tiny) trainings -----------------------------------------------
@@ -186,6 +188,57 @@ def test_survivors_continue_where_they_stopped(tmp_path):
                                     for h in history]
     assert without_time(staged.histories[winner]) == without_time(straight.histories[0])
     assert len(straight.histories[0]) == 4
+
+
+def test_a_selection_cut_off_continues_where_it_stopped(tmp_path, monkeypatch):
+    """Killed at the start of its 7th epoch (the 4th candidate's 1st of round 1), then run again
+    over the same directory, the selection replays the finished trainings, continues the cut
+    candidate from its last save and ends as a straight run: same rounds, scores, histories and
+    winner's state, and only the 6 epochs done before the kill are not trained again."""
+    from supernet.genotype import builtin
+    import training.fit as fit_module
+    from training.selection import SelectionStoreError, select
+    config, data, graph = _tiny(tmp_path)
+    config.retrain.checkpoint_seconds = 0.0                  # fit saves after every epoch
+    genotypes = [builtin(name, 8) for name in ("lightgcn", "mf", "gcn", "sage")]
+    for genotype, lr in zip(genotypes, (5e-2, 1e-2, 2e-2, 5e-3)):
+        genotype.hyperparameters = {"lr": lr}
+    data = data.without_test()
+    run = lambda store: select(genotypes, data, graph, config, "cpu", first_epochs=2,
+                               max_epochs=6, eta=2, store=store)
+    epochs, real_epoch = [0], fit_module._epoch
+
+    def counted_epoch(*args, **kwargs):
+        epochs[0] += 1
+        if epochs[0] == kill_at:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "_epoch", counted_epoch)
+    kill_at = None
+    straight = run(tmp_path / "straight")
+    trained_straight = epochs[0]
+    epochs[0], kill_at = 0, 7
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut")
+    epochs[0], kill_at = 0, None
+    resumed = run(tmp_path / "cut")
+    assert epochs[0] == trained_straight - 6
+    assert [(r.epochs, r.scores, r.kept) for r in resumed.rounds] == \
+        [(r.epochs, r.scores, r.kept) for r in straight.rounds]
+    without_time = lambda history: [{k: v for k, v in h.items() if k != "seconds"}
+                                    for h in history]
+    for candidate, history in straight.histories.items():
+        assert without_time(resumed.histories[candidate]) == without_time(history)
+    for name, tensor in straight.winner_state["model"].items():
+        assert torch.equal(resumed.winner_state["model"][name], tensor)
+    calls = json.loads((tmp_path / "cut" / "calls.json").read_text())
+    assert resumed.seconds == pytest.approx(sum(c["seconds"] for c in calls))
+    assert [(c["candidate"], c["epochs"]) for c in calls] == \
+        [(c, r.epochs) for r in straight.rounds for c in r.scores]
+    genotypes.reverse()                                   # another pool: refused, not mixed
+    with pytest.raises(SelectionStoreError, match="candidate 0 was"):
+        run(tmp_path / "cut")
 
 
 def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path, monkeypatch):
@@ -281,3 +334,48 @@ def test_the_rounds_halving_plans_and_their_cost():
     assert candidate_epochs([(6, 15), (2, 45)], trained=5) == [60, 60]
     assert halving_rounds(9, 1, 27, 3) == [(9, 1), (3, 3)]
     assert halving_rounds(1, 50, 45, 3) == [(1, 45)]
+
+
+def test_then_select_cut_off_in_its_selection_resumes_to_the_same_end(tmp_path, monkeypatch):
+    """`train.py --then-select` killed as the settings stage starts its third training, then
+    `--resume RUN_DIR`: the searches are done, the cells stage is replayed, the settings stage
+    continues, and the winner, its retraining and test equal those of a run never cut off."""
+    import train
+    from helpers import small_dataset
+    from training import selection
+    dataset = str(small_dataset(tmp_path / "inter.txt"))
+    flags = lambda out: ["--dataset", dataset, "--then-select", "--alternatives", "1",
+                         "--settings-samples", "2", "--first-epochs", "1",
+                         "--cells-first-epochs", "1", "--max-epochs", "3", "--epochs", "2",
+                         "--warmup-epochs", "1", "--patience", "1", "--dim", "8", "--nodes", "2",
+                         "--gat-heads", "2", "--batch-size", "64", "--device", "cpu",
+                         "--out", str(out), "--selection-ratio", "1000"]
+    assert train.main(flags(tmp_path / "straight")) == 0
+    trainings, real_fit = [], selection.fit
+
+    def killing_fit(*args, label="", **kwargs):
+        trainings.append(label)
+        if sum(label.startswith("settings") for label in trainings) == 3:
+            raise KeyboardInterrupt
+        return real_fit(*args, label=label, **kwargs)
+
+    monkeypatch.setattr(selection, "fit", killing_fit)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(flags(tmp_path / "cut"))
+    assert not (tmp_path / "cut" / "selection" / "selection.json").exists()
+    trainings.clear()
+    monkeypatch.setattr(selection, "fit", lambda *args, label="", **kwargs: (
+        trainings.append(label), real_fit(*args, label=label, **kwargs))[1])
+    assert train.main(["--resume", str(tmp_path / "cut")]) == 0
+    calls = json.loads((tmp_path / "cut" / "selection" / "settings" / "calls.json").read_text())
+    assert not any(label.startswith("cells") for label in trainings)    # replayed, not trained
+    assert len(trainings) == len(calls) - 2                 # the settings' first two: replayed
+    without_seconds = lambda record: [{k: v for k, v in stage.items() if k != "seconds"}
+                                      for stage in record["stages"]] + [record["winner"]]
+    read = lambda run, name: json.loads((tmp_path / run / name).read_text())
+    assert without_seconds(read("cut", "selection/selection.json")) == \
+        without_seconds(read("straight", "selection/selection.json"))
+    cut, straight = read("cut", "retrain/results.json"), read("straight", "retrain/results.json")
+    assert (cut["epoch"], cut["val"], cut["test"]) == \
+        (straight["epoch"], straight["val"], straight["test"])
+    assert not list((tmp_path / "cut" / "selection").glob("*/candidate-*.pt"))   # cleaned up

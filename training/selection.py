@@ -3,17 +3,22 @@ train every candidate a few epochs, keep the best 1/η by validation, train the 
 longer, and so on until one is left (or ``survivors``) or the epochs reach their cap. Candidates
 continue from where they stopped, so a survivor's epochs are never trained twice.
 
-``successive_halving`` only sees ``train_to(candidate, epochs) -> validation score``; ``select``
-runs it over standalone trainings of genotypes, each with its own hyper-parameters (schema 2)."""
+``successive_halving`` only sees ``train_to(candidate, epochs) -> (validation score, seconds)``;
+``select`` runs it over standalone trainings of genotypes, each with its own hyper-parameters
+(schema 2), and keeps what each training reached in a directory, so that a selection cut off
+continues where it stopped."""
 import copy
+import json
 import math
-import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, List, Optional, Sequence
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
 from runtime import distributed
+from runtime.errors import UserError
+from runtime.files import save_torch, write_json
 from runtime.progress import format_seconds, log
 from .fit import fit
 from .retrain import new_model, validation_evaluator
@@ -48,13 +53,14 @@ def candidate_epochs(rounds, trained=0):
     return cost
 
 
-def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
+def successive_halving(n_candidates: int, train_to: Callable[[int, int], Tuple[float, float]],
                        first_epochs: int, max_epochs: int, eta: int = 3,
                        budget_seconds: Optional[float] = None,
                        survivors: int = 1) -> Sequence[Round]:
     """Rounds of successive halving over candidates 0..n-1; the last round's ``kept`` are the
     best ``survivors`` (``kept[0]``: the winner; a single candidate is still trained and scored
-    once). Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round, and a
+    once). ``train_to(candidate, epochs)`` trains a candidate on to ``epochs`` and returns its
+    validation score and the seconds that took. Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round, and a
     first round longer than that, to ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer
     than ``survivors``. Ties keep the earlier candidate.
 
@@ -63,25 +69,25 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], float],
     left of the budget is shared among the rounds still to come by their candidate-epochs, and
     a round gets the epochs that fit its share at its survivors' seconds per epoch so far (at
     least one more when one epoch of every round to come fits what is left). When not even that
-    fits, the best of the last round win. The first round always runs in full."""
+    fits, the best of the last round win. The first round always runs in full. The time spent is
+the sum of the seconds ``train_to`` reported, so a selection that replays the calls of a run
+cut off (``select``'s directory) spends its budget as that run did."""
     if n_candidates < 1 or min(first_epochs, max_epochs, survivors) < 1 or eta < 2:
         raise ValueError("need candidates, first_epochs, max_epochs, survivors >= 1 and "
                          "eta >= 2")
-    start = time.perf_counter()
     alive, epochs, rounds = list(range(n_candidates)), min(first_epochs, max_epochs), []
     seconds = {}                                # candidate -> seconds spent training it
     while True:
         round_ = Round(epochs)
         for candidate in alive:
-            called = time.perf_counter()
-            round_.scores[candidate] = train_to(candidate, epochs)
-            seconds[candidate] = seconds.get(candidate, 0.0) + time.perf_counter() - called
+            round_.scores[candidate], spent = train_to(candidate, epochs)
+            seconds[candidate] = seconds.get(candidate, 0.0) + spent
         ranked = sorted(alive, key=lambda c: -round_.scores[c])   # stable: ties keep order
         kept = ranked[:max(survivors, math.ceil(len(alive) / eta))]
         next_epochs = min(epochs * eta, max_epochs)
         if epochs < max_epochs and len(kept) > survivors and budget_seconds is not None:
             next_epochs = distributed.agree(_epochs_that_fit(
-                budget_seconds - (time.perf_counter() - start), [seconds[c] for c in kept],
+                budget_seconds - sum(seconds.values()), [seconds[c] for c in kept],
                 epochs, next_epochs, max_epochs, eta, survivors))
         round_.kept = kept if epochs < max_epochs and next_epochs > epochs else \
             ranked[:survivors]
@@ -95,13 +101,21 @@ def _epochs_that_fit(left, kept_seconds, trained, next_epochs, max_epochs, eta, 
     """The epochs of the next round (at most ``next_epochs``) that fit ``left`` seconds of the
     budget; ``trained`` (the survivors' epochs so far) when not one more fits. ``kept_seconds``:
     each survivor's seconds for its ``trained`` epochs."""
+    if left <= 0:
+        return trained
     plan = halving_rounds(len(kept_seconds), next_epochs, max_epochs, eta, survivors)
     to_come = candidate_epochs(plan, trained)
     one_epoch = sum(kept_seconds) / trained                 # every survivor, one more epoch
+    if one_epoch == 0:                                      # training that costs nothing
+        return next_epochs
     fits = math.floor(left * to_come[0] / sum(to_come) / one_epoch)
     if fits < 1 and left >= one_epoch / len(kept_seconds) * sum(n for n, _ in plan):
         fits = 1                                            # one epoch of each round fits
     return min(next_epochs, trained + fits)
+
+
+class SelectionStoreError(UserError):
+    pass
 
 
 @dataclass
@@ -112,6 +126,7 @@ class Selection:
     rounds: Sequence[Round]           # rounds[-1].kept: the winner and the other survivors
     histories: dict                   # candidate index -> per-epoch records of its training
     winner_state: Optional[dict] = None
+    seconds: float = 0.0              # the candidates' training, summed over resumed runs
 
 
 def candidate_config(config, genotype):
@@ -121,42 +136,90 @@ def candidate_config(config, genotype):
 
 
 def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta=3,
-           budget_seconds=None, writer=None, survivors=1, stage="selection"):
+           budget_seconds=None, writer=None, survivors=1, stage="selection", store=None):
     """Successive halving over standalone trainings of ``genotypes`` (each with its own
     hyper-parameters), scored by validation Recall@K with early stopping inside each training,
     until ``survivors`` are left. ``data`` must come without its test split (``without_test``):
-    the stage cannot read it. ``stage`` names it in the log and TensorBoard tags."""
+    the stage cannot read it. ``stage`` names it in the log and TensorBoard tags.
+
+    ``store``: a directory where the stage keeps each candidate's training state (written as
+    ``fit`` saves it: every ``checkpoint_seconds`` and when a round's training ends) and the
+    rounds' calls (candidate, epochs, score, seconds). Run again over the same directory, the
+    stage replays the calls it finds and continues each candidate from its state: a selection
+    cut off ends as it would have, its budget counted over both runs."""
     if len(data.test):
         raise ValueError("the selection stage must not see the test split: pass "
                          "data.without_test()")
     evaluator = validation_evaluator(data, config, device)
     if evaluator is None:
         raise ValueError("the selection stage needs a validation split")
+    store = None if store is None else Path(store)
+    calls = _load_calls(store)
+    if calls:
+        log.info(f"{stage}: continuing the {len(calls)} trainings done in {store}")
     states, models, histories, k = {}, {}, {}, config.topk[0]
 
+    def describe(candidate):
+        genotype = genotypes[candidate]
+        return f"{genotype.short()} dim {genotype.dim} " + json.dumps(genotype.hyperparameters,
+                                                                     sort_keys=True)
+
+    def state_of(candidate):
+        if candidate not in states and store is not None and _state_path(store, candidate).exists():
+            states[candidate] = torch.load(_state_path(store, candidate), map_location=device,
+                                           weights_only=False)
+        return states.get(candidate)
+
+    def keep(candidate, state):
+        states[candidate] = copy.deepcopy(state)
+        if store is not None:
+            save_torch(_state_path(store, candidate), state)
+
     def train_to(candidate, epochs):
+        done = [c for c in calls if c["candidate"] == candidate]
+        if done and done[-1]["genotype"] != describe(candidate):
+            raise SelectionStoreError(f"{store / 'calls.json'}: candidate {candidate} was "
+                                      f"{done[-1]['genotype']}, now {describe(candidate)}; the "
+                                      "run's settings changed: start the selection anew "
+                                      f"(remove {store})")
+        replayed = [c for c in done if c["epochs"] == epochs]   # trained in the run cut off
+        if replayed:
+            histories[candidate] = replayed[0]["history"]
+            return replayed[0]["score"], replayed[0]["seconds"]
         cfg = candidate_config(config, genotypes[candidate])
         if candidate not in models:
             torch.manual_seed(config.seed)
             models[candidate] = new_model(genotypes[candidate], data, cfg, device)
         progress = fit(models[candidate], graph, data.train, cfg, device, epochs, evaluator,
                        label=f"{stage} candidate {candidate} ", quiet=True,
-                       resume=states.get(candidate),
-                       save=lambda state: states.update({candidate: copy.deepcopy(state)}),
+                       resume=state_of(candidate), save=lambda state: keep(candidate, state),
                        writer=writer)
         histories[candidate] = progress.history
         score = progress.stopping.best_metrics[f"recall@{k}"]
+        seconds = progress.seconds - sum(c["seconds"] for c in done)
+        calls.append({"candidate": candidate, "genotype": describe(candidate), "epochs": epochs,
+                      "score": score, "seconds": seconds, "history": progress.history})
+        if store is not None:
+            write_json(store / "calls.json", calls)
         log.info(f"{stage}: candidate {candidate + 1}/{len(genotypes)} after {progress.epoch} "
                  f"epochs: val recall@{k} {score:.4f}  ({format_seconds(progress.seconds)} "
-                 f"training)  {genotypes[candidate].short()}  dim {genotypes[candidate].dim}"
-                 + (f" {genotypes[candidate].hyperparameters}"
-                    if genotypes[candidate].hyperparameters else ""))
-        return score
+                 f"training)  {describe(candidate)}")
+        return score, seconds
 
     rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
                                 budget_seconds, survivors)
     winner = rounds[-1].kept[0]
-    return Selection(winner, rounds, histories, states[winner])
+    return Selection(winner, rounds, histories, state_of(winner),
+                     sum(c["seconds"] for c in calls))
+
+
+def _state_path(store, candidate):
+    return store / f"candidate-{candidate}.pt"
+
+
+def _load_calls(store):
+    path = None if store is None else store / "calls.json"
+    return json.loads(path.read_text()) if path is not None and path.exists() else []
 
 
 # what the selection stage draws training settings from (genotype.dim and its hyper-parameters)
