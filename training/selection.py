@@ -60,18 +60,19 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], Tuple[f
     """Rounds of successive halving over candidates 0..n-1; the last round's ``kept`` are the
     best ``survivors`` (``kept[0]``: the winner; a single candidate is still trained and scored
     once). ``train_to(candidate, epochs)`` trains a candidate on to ``epochs`` and returns its
-    validation score and the seconds that took. Round r trains the survivors to ``first_epochs · η^r`` epochs (the last round, and a
-    first round longer than that, to ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer
-    than ``survivors``. Ties keep the earlier candidate.
+    validation score and the seconds that took. Round r trains the survivors to
+    ``first_epochs · η^r`` epochs (the last round, and a first round longer than that, to
+    ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer than ``survivors``. Ties keep the
+    earlier candidate.
 
     With ``budget_seconds`` the halving keeps all its rounds but shortens them to fit (as
     Karnin et al. 2013's sequential halving splits a fixed budget among its rounds): what is
     left of the budget is shared among the rounds still to come by their candidate-epochs, and
     a round gets the epochs that fit its share at its survivors' seconds per epoch so far (at
     least one more when one epoch of every round to come fits what is left). When not even that
-    fits, the best of the last round win. The first round always runs in full. The time spent is
-the sum of the seconds ``train_to`` reported, so a selection that replays the calls of a run
-cut off (``select``'s directory) spends its budget as that run did."""
+    fits, the best of the last round win. The first round always runs in full. The time spent
+    is the sum of the seconds ``train_to`` reported, so a selection that replays the calls of a
+    run cut off (``select``'s directory) spends its budget as that run did."""
     if n_candidates < 1 or min(first_epochs, max_epochs, survivors) < 1 or eta < 2:
         raise ValueError("need candidates, first_epochs, max_epochs, survivors >= 1 and "
                          "eta >= 2")
