@@ -155,7 +155,8 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
     if evaluator is None:
         raise ValueError("the selection stage needs a validation split")
     store = None if store is None else Path(store)
-    calls = _load_calls(store)
+    calls = json.loads((store / "calls.json").read_text()) \
+        if store is not None and (store / "calls.json").exists() else []
     if calls:
         log.info(f"{stage}: continuing the {len(calls)} trainings done in {store}")
     states, models, histories, k = {}, {}, {}, config.topk[0]
@@ -166,15 +167,15 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
                                                                      sort_keys=True)
 
     def state_of(candidate):
-        if candidate not in states and store is not None and _state_path(store, candidate).exists():
-            states[candidate] = torch.load(_state_path(store, candidate), map_location=device,
-                                           weights_only=False)
+        path = None if store is None else store / f"candidate-{candidate}.pt"
+        if candidate not in states and path is not None and path.exists():
+            states[candidate] = torch.load(path, map_location=device, weights_only=False)
         return states.get(candidate)
 
     def keep(candidate, state):
         states[candidate] = copy.deepcopy(state)
         if store is not None:
-            save_torch(_state_path(store, candidate), state)
+            save_torch(store / f"candidate-{candidate}.pt", state)
 
     def train_to(candidate, epochs):
         done = [c for c in calls if c["candidate"] == candidate]
@@ -212,15 +213,6 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
     winner = rounds[-1].kept[0]
     return Selection(winner, rounds, histories, state_of(winner),
                      sum(c["seconds"] for c in calls))
-
-
-def _state_path(store, candidate):
-    return store / f"candidate-{candidate}.pt"
-
-
-def _load_calls(store):
-    path = None if store is None else store / "calls.json"
-    return json.loads(path.read_text()) if path is not None and path.exists() else []
 
 
 # what the selection stage draws training settings from (genotype.dim and its hyper-parameters)
