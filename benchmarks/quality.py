@@ -11,6 +11,10 @@ over seeds) of
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;
+- the same pipeline searching with GDAS (`--strategy gdas`, ~3 × faster to search on the Gowalla
+  sample), with `lightgcn` tuned and random search at its budget: on the Gowalla sample the
+  default pipeline needs ~3.5 h on 2 cores, more than one session of this project's machines
+  (whose run directories do not outlive a session), and the GDAS one ~1 h;
 - the plain search → derive → retrain chain (`--then-retrain`; first order, second order, GDAS),
   and random search over cells alone (`--strategy random`) at its budget.
 
@@ -47,6 +51,11 @@ from training.losses import Loss
 
 DATASETS = {"ml-100k": lambda: "ml-100k", "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
 PIPELINE = "pipeline (--then-select)"
+# The same job searching with GDAS, the README's choice "when time is short": on the Gowalla
+# sample its search takes ~14 min on 2 cores to DARTS's ~45, so the job (~1 h) fits a session.
+PIPELINE_GDAS = "pipeline (--then-select --strategy gdas)"
+PIPELINES = {PIPELINE: {}, PIPELINE_GDAS: dict(strategy="gdas")}
+GDAS_BUDGET = "GDAS pipeline's budget"
 SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             "search, GDAS": dict(strategy="gdas"),
             # about the search time of order 1 on ml-100k (~230 s on 2 cores; measured: 180
@@ -55,6 +64,8 @@ SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             "search, REINFORCE": dict(strategy="reinforce", epochs=125)}
 ROWS = ([PIPELINE] + [f"built-in {name}" for name in BUILTINS]
         + [f"built-in {name}, tuned" for name in BUILTINS] + ["random search, pipeline budget"]
+        + [PIPELINE_GDAS, f"built-in lightgcn, tuned at the {GDAS_BUDGET}",
+           f"random search, {GDAS_BUDGET}"]
         + list(SEARCHES) + ["random search, order-1 budget"])
 
 
@@ -98,10 +109,17 @@ def main():
 
 
 def kind(row):
-    for prefix in (PIPELINE, "random search, pipeline", "random search, order-1", "search, "):
+    if row in PIPELINES:
+        return PIPELINE
+    for prefix in ("random search, ", "search, "):
         if row.startswith(prefix):
             return prefix
-    return "tuned" if row.endswith(", tuned") else "built-in"
+    return "tuned" if ", tuned" in row else "built-in"
+
+
+def budget_row(row):
+    """The pipeline row whose wall time is the budget of a `tuned` or joint random-search row."""
+    return PIPELINE_GDAS if GDAS_BUDGET in row else PIPELINE
 
 
 def summary(results):
@@ -109,8 +127,8 @@ def summary(results):
 
 
 def pipeline_job(row, out, common, jobs, seed):
-    results = run(RunConfig.from_flat("search", then_select=True, out=str(out), **common),
-                  resume=resumable(out))
+    results = run(RunConfig.from_flat("search", then_select=True, out=str(out), **PIPELINES[row],
+                                      **common), resume=resumable(out))
     search = json.loads((out / "results.json").read_text())
     retrain = json.loads((out / "retrain" / "results.json").read_text())
     chosen = results["selection"]
@@ -130,10 +148,10 @@ def builtin_job(row, out, common, jobs, seed):
 
 def tuned_job(row, out, common, jobs, seed):
     """One built-in through the selection stage at the pipeline's budget (see the docstring)."""
-    pipeline = jobs.get(f"{PIPELINE} | {seed}")
+    pipeline = jobs.get(f"{budget_row(row)} | {seed}")
     if pipeline is None:
         return None
-    name = row.removeprefix("built-in ").removesuffix(", tuned")
+    name = row.removeprefix("built-in ").split(", tuned")[0]
     before_retrain = pipeline["search_seconds"] + pipeline["selection_seconds"]
     settings = pipeline["stages"]["settings"]
     n = round(settings["candidates"] * before_retrain / settings["seconds"])
@@ -150,8 +168,8 @@ def tuned_job(row, out, common, jobs, seed):
 def random_job(row, out, common, jobs, seed):
     """--strategy random with the wall time of the pipeline (drawing training settings too, as
     the pipeline does) or of the order-1 chain (cells alone, as that chain)."""
-    joint = "pipeline" in row
-    budget_from = PIPELINE if joint else "search, order 1"
+    joint = "order-1" not in row
+    budget_from = budget_row(row) if joint else "search, order 1"
     first = jobs.get(f"{budget_from} | {seed}")
     if first is None:
         return None
@@ -176,8 +194,7 @@ def search_job(row, out, common, jobs, seed):
 
 
 JOBS = {PIPELINE: pipeline_job, "built-in": builtin_job, "tuned": tuned_job,
-        "random search, pipeline": random_job, "random search, order-1": random_job,
-        "search, ": search_job}
+        "random search, ": random_job, "search, ": search_job}
 
 
 def describe(genotype):
@@ -258,12 +275,12 @@ def table(dataset, stem, done):
                      f"{ndcg.mean():.4f} ± {ndcg.std():.4f}", f"{val.mean():.4f}",
                      f"{np.mean([j['wall_seconds'] for j in jobs.values()]):.0f}",
                      chosen(jobs)))
-    stages = [f"- seed {key.split(' | ')[1]}: search {j['search_seconds']:.0f} s, selection "
+    stages = [f"- {key.replace(' | ', ', seed ')}: search {j['search_seconds']:.0f} s, selection "
               f"{j['selection_seconds']:.0f} s ("
               + ", ".join(f"{name} {v['candidates']} candidates {v['seconds']:.0f} s"
                           for name, v in j["stages"].items())
               + f"), retraining {j['retrain_seconds']:.0f} s"
-              for key, j in done["jobs"].items() if key.startswith(PIPELINE)]
+              for key, j in done["jobs"].items() if key.split(" | ")[0] in PIPELINES]
     t, loss = TrainConfig(), Loss.of(TrainConfig())
     save_table(stem, f"Quality on {dataset} (test metrics, mean ± std over seeds)",
                ("system", "seeds", "test Recall@20", "× built-in lightgcn", "test NDCG@20",
