@@ -11,7 +11,7 @@ over seeds) of
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;
-- the same pipeline searching with GDAS (`--strategy gdas`, ~3 × faster to search on the Gowalla
+- the same pipeline searching with GDAS (`--strategy gdas`, ~4 × faster to search on the Gowalla
   sample), with `lightgcn` tuned and random search at its budget: on the Gowalla sample the
   default pipeline needs ~3.5 h on 2 cores and the GDAS one ~1 h, short enough to measure
   with its baselines;
@@ -52,7 +52,7 @@ from training.losses import Loss
 DATASETS = {"ml-100k": lambda: "ml-100k", "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
 PIPELINE = "pipeline (--then-select)"
 # The same job searching with GDAS, the README's choice "when time is short": on the Gowalla
-# sample its search takes ~14 min on 2 cores to DARTS's ~45, and the whole job ~1 h.
+# sample its search took 11.7 min on 2 cores to DARTS's 43-56, and the whole job 54 min.
 PIPELINE_GDAS = "pipeline (--then-select --strategy gdas)"
 PIPELINES = {PIPELINE: {}, PIPELINE_GDAS: dict(strategy="gdas")}
 GDAS_BUDGET = "GDAS pipeline's budget"
