@@ -62,6 +62,11 @@ SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             # path epochs + 200 cycles took 171 s, 65 reinforce epochs 119 s)
             "search, evolution": dict(strategy="evolution", epochs=240, cycles=280),
             "search, REINFORCE": dict(strategy="reinforce", epochs=125)}
+# each random-search row and the row whose wall time is its budget (a pipeline's: cells and
+# training settings drawn, as the pipeline does; the order-1 chain's: cells alone, as that chain)
+RANDOM_BUDGETS = {"random search, pipeline budget": PIPELINE,
+                  f"random search, {GDAS_BUDGET}": PIPELINE_GDAS,
+                  "random search, order-1 budget": "search, order 1"}
 ROWS = ([PIPELINE] + [f"built-in {name}" for name in BUILTINS]
         + [f"built-in {name}, tuned" for name in BUILTINS] + ["random search, pipeline budget"]
         + [PIPELINE_GDAS, f"built-in lightgcn, tuned at the {GDAS_BUDGET}",
@@ -118,7 +123,7 @@ def kind(row):
 
 
 def budget_row(row):
-    """The pipeline row whose wall time is the budget of a `tuned` or joint random-search row."""
+    """The pipeline row whose wall time is the budget of a `tuned` row."""
     return PIPELINE_GDAS if GDAS_BUDGET in row else PIPELINE
 
 
@@ -166,10 +171,9 @@ def tuned_job(row, out, common, jobs, seed):
 
 
 def random_job(row, out, common, jobs, seed):
-    """--strategy random with the wall time of the pipeline (drawing training settings too, as
-    the pipeline does) or of the order-1 chain (cells alone, as that chain)."""
-    joint = "order-1" not in row
-    budget_from = budget_row(row) if joint else "search, order 1"
+    """--strategy random with the wall time of the row RANDOM_BUDGETS names."""
+    budget_from = RANDOM_BUDGETS[row]
+    joint = budget_from in PIPELINES
     first = jobs.get(f"{budget_from} | {seed}")
     if first is None:
         return None
