@@ -34,6 +34,7 @@ from runtime.checkpoint import CHECKPOINT
 from runtime.config import RunConfig
 from runtime.files import write_json
 from runtime.jobs import run
+from runtime.progress import setup_logging
 from supernet.genotype import builtin
 from training.selection import with_settings
 
@@ -117,6 +118,7 @@ def main():
                         '"l2": 0.01, "negatives": 4096}\' (repeatable)')
     p.add_argument("--work", default="runs/settings_horizon")
     args = p.parse_args()
+    setup_logging()
     stem = f"settings_horizon_{args.dataset.replace('-', '')}"
     store = RESULTS / f"{stem}.json"
     done = json.loads(store.read_text()) if store.exists() else {"seed": args.seed, "runs": {}}
