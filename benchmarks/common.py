@@ -86,3 +86,9 @@ def gowalla_sample(fraction=0.2, seed=0, root=Path("runs/data")):
         tmp.write_text("\n".join(chosen) + "\n")
         tmp.replace(out / f"{split}.txt")
     return out
+
+
+# the datasets of the quality benchmarks (quality.py, settings_horizon.py): name -> the --dataset
+# value, built on first use (the Gowalla sample is written once under runs/data)
+QUALITY_DATASETS = {"ml-100k": lambda: "ml-100k",
+                    "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, gowalla_sample, machine, save_table
+from common import QUALITY_DATASETS as DATASETS, RESULTS, machine, save_table
 from runtime.checkpoint import CHECKPOINT
 from runtime.config import RunConfig, TrainConfig
 from runtime.files import write_json
@@ -49,7 +49,6 @@ from supernet.derive import derive
 from supernet.genotype import BUILTINS, Genotype, builtin
 from training.losses import Loss
 
-DATASETS = {"ml-100k": lambda: "ml-100k", "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
 PIPELINE = "pipeline (--then-select)"
 # The same job searching with GDAS, the README's choice "when time is short": on the Gowalla
 # sample its search took 11.7 min on 2 cores to DARTS's 43-56, and the whole job 54 min.

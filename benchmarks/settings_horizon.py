@@ -28,7 +28,7 @@ import math
 import random
 from pathlib import Path
 
-from common import RESULTS, gowalla_sample, machine, save_table
+from common import QUALITY_DATASETS as DATASETS, RESULTS, machine, save_table
 from evaluation.correlation import kendall_tau
 from runtime.checkpoint import CHECKPOINT
 from runtime.config import RunConfig
@@ -38,7 +38,6 @@ from runtime.progress import setup_logging
 from supernet.genotype import builtin
 from training.selection import with_settings
 
-DATASETS = {"ml-100k": lambda: "ml-100k", "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
 FIRST_EPOCHS = (1, 3, 5, 10, 15, 45)
 MAX_EPOCHS, ETA = 45, 3
 
