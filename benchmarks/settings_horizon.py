@@ -24,7 +24,6 @@ Every finished training is saved at once to benchmarks/results/settings_horizon_
 import argparse
 import hashlib
 import json
-import math
 import random
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from runtime.files import write_json
 from runtime.jobs import run
 from runtime.progress import setup_logging
 from supernet.genotype import builtin
-from training.selection import with_settings
+from training.selection import successive_halving, with_settings
 
 FIRST_EPOCHS = (1, 3, 5, 10, 15, 45)
 MAX_EPOCHS, ETA = 45, 3
@@ -61,14 +60,13 @@ def best_within(curve, epochs):
 
 
 def replay_halving(curves, first_epochs):
-    """The candidate (key of ``curves``) a budget-free successive halving picks."""
-    alive, epochs = list(curves), min(first_epochs, MAX_EPOCHS)
-    while True:
-        ranked = sorted(alive, key=lambda c: -best_within(curves[c], epochs))
-        if epochs >= MAX_EPOCHS or len(alive) == 1:
-            return ranked[0]
-        alive, epochs = ranked[:max(1, math.ceil(len(alive) / ETA))], min(epochs * ETA,
-                                                                          MAX_EPOCHS)
+    """The candidate (key of ``curves``) that training.selection.successive_halving picks
+    without a budget when each training's score is read off its curve."""
+    names = list(curves)
+    rounds = successive_halving(len(names), lambda c, epochs: (best_within(curves[names[c]],
+                                                                           epochs), 0.0),
+                                first_epochs, MAX_EPOCHS, ETA)
+    return names[rounds[-1].kept[0]]
 
 
 def table(dataset, stem, done):
@@ -93,15 +91,18 @@ def table(dataset, stem, done):
                      f"{runs[pick]['test'] / base:.3f}"))
     details = ["Every training (by final validation): settings, best epoch, val, test R@20, "
                "÷ defaults, seconds:", ""]
-    details += [f"- {name}{' (given, not drawn)' if name in done.get('extra', ()) else ''}: epoch {job['epoch']}, val {job['val']:.4f}, test {job['test']:.4f} "
-                f"({job['test'] / base:.3f}), {job['seconds']:.0f} s"
+    given = set(done.get("extra", ()))
+    details += [f"- {name}{' (given, not drawn)' if name in given else ''}: epoch {job['epoch']}, "
+                f"val {job['val']:.4f}, test {job['test']:.4f} ({job['test'] / base:.3f}), "
+                f"{job['seconds']:.0f} s"
                 for name, job in sorted(runs.items(), key=lambda kv: -kv[1]["val"])]
     save_table(stem, f"Settings chosen after F epochs vs at the end, `lightgcn` on {dataset}",
                ("rule", "Kendall τ (val after F epochs vs final val)", "picked settings",
                 "val R@20", "test R@20", "× defaults"), rows,
                [f"Seed {done['seed']}; {len(runs)} settings (the run's, random draws of "
-                "training/selection.SETTINGS_SPACE and any given with --settings); each trained to early stopping on "
-                "validation (patience 10, at most 200 epochs). Halving: rounds of F · 3^r "
+                "training/selection.SETTINGS_SPACE and any given with --settings); each "
+                "trained to early stopping on validation (patience 10, at most 200 epochs). "
+                "Halving: rounds of F · 3^r "
                 f"epochs up to {MAX_EPOCHS}, keeping the best third, scored by the best "
                 "validation so far; its pick's test is that of its full training.", ""]
                + details)
