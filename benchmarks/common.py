@@ -2,6 +2,7 @@
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -12,6 +13,8 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from runtime.files import write_text  # noqa: E402 (ROOT must be on the path first)
 
 
 def parser(description):
@@ -50,18 +53,23 @@ def machine():
     return f"{platform.processor() or platform.machine()}, {device}, torch {torch.__version__}"
 
 
-def save_table(name, title, header, rows, notes=()):
-    """Print the table and write it to benchmarks/results/<name>.md with the producing command."""
+def command():
+    """This invocation as a command line run from the repository root."""
+    return shlex.join(["python", os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+
+
+def save_table(name, title, header, rows, notes=(), produced_by=None):
+    """Print the table and write it (atomically) to benchmarks/results/<name>.md with the
+    producing command: this invocation's, unless PRODUCED_BY says otherwise."""
     lines = [f"# {title}", "",
-             f"Command: `python {' '.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])}`",
+             f"Command: {produced_by or f'`{command()}`'}",
              f"Machine: {machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     lines += [""] + list(notes)
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.md").write_text(text)
+    write_text(RESULTS / f"{name}.md", text)
 
 
 def gowalla_sample(fraction=0.2, seed=0, root=Path("runs/data")):

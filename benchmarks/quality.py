@@ -27,7 +27,8 @@ is cut off keeps what it measured and a rerun skips it; a job that was cut off c
 its run directory's checkpoints (searches, selection stages, trainings, random search), and its
 wall time is summed over the invocations that ran it (runs/quality/<dataset>/<job>/wall.json,
 rewritten every 30 s: a cut loses at most that, plus the work since the job's last checkpoint).
-The markdown table is rewritten after each job. Jobs run one after another (parallel runs on
+The markdown table is rewritten after each job and at the end (so `--rows` naming stored jobs
+alone just rewrites it); it merges every stored job, whichever invocation ran it. Jobs run one after another (parallel runs on
 two cores distort every timing, and the budgets are wall times).
 """
 import argparse
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import QUALITY_DATASETS as DATASETS, RESULTS, machine, save_table
+from common import QUALITY_DATASETS as DATASETS, RESULTS, command, machine, save_table
 from runtime.checkpoint import CHECKPOINT
 from runtime.config import RunConfig, TrainConfig
 from runtime.files import write_json
@@ -110,6 +111,7 @@ def main():
                 print(f"skipped {key}: it needs a row of this seed that is not measured yet")
                 continue
             record(key, {**job, "wall_seconds": clock.seconds, "invocations": clock.invocations})
+    table(args.dataset, stem, done)     # also when every job asked for was stored already
 
 
 def kind(row):
@@ -285,6 +287,9 @@ def table(dataset, stem, done):
               + f"), retraining {j['retrain_seconds']:.0f} s"
               for key, j in done["jobs"].items() if key.split(" | ")[0] in PIPELINES]
     t, loss = TrainConfig(), Loss.of(TrainConfig())
+    produced_by = (f"`python benchmarks/quality.py --dataset {dataset}` (every row and seed; "
+                   f"the jobs already stored in results/{stem}.json are kept, so the table merges "
+                   f"the jobs of several invocations; the latest: `{command()}`)")
     save_table(stem, f"Quality on {dataset} (test metrics, mean ± std over seeds)",
                ("system", "seeds", "test Recall@20", "× built-in lightgcn", "test NDCG@20",
                 "val Recall@20", "wall s", "chosen (per seed)"), rows,
@@ -297,7 +302,7 @@ def table(dataset, stem, done):
                 "pipeline draw width, lr, L2, loss, temperature and negatives from "
                 "training/selection.SETTINGS_SPACE. Wall times include data loading and come "
                 "from one 2-core machine, one job at a time.", "",
-                "Pipeline stages:", *stages])
+                "Pipeline stages:", *stages], produced_by=produced_by)
 
 
 if __name__ == "__main__":
