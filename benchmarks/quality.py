@@ -28,8 +28,8 @@ its run directory's checkpoints (searches, selection stages, trainings, random s
 wall time is summed over the invocations that ran it (runs/quality/<dataset>/<job>/wall.json,
 rewritten every 30 s: a cut loses at most that, plus the work since the job's last checkpoint).
 The markdown table is rewritten after each job and at the end (so `--rows` naming stored jobs
-alone just rewrites it); it merges every stored job, whichever invocation ran it. Jobs run one after another (parallel runs on
-two cores distort every timing, and the budgets are wall times).
+alone just rewrites it); it merges every stored job, whichever invocation ran it. Jobs run one
+after another (parallel runs on two cores distort every timing, and the budgets are wall times).
 """
 import argparse
 import json
