@@ -33,7 +33,7 @@ def device_and_sync(args):
 
 
 def timed(fn, repeat=3, sync=None):
-    """Median wall seconds of ``repeat`` calls of ``fn`` (after one warm-up call), and its result."""
+    """Median wall seconds of ``repeat`` calls of ``fn`` (after a warm-up call), and its result."""
     result = fn()
     times = []
     for _ in range(repeat):
