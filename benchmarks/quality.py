@@ -278,7 +278,8 @@ def table(dataset, stem, done):
         rows.append((name, len(jobs), f"{recall.mean():.4f} ± {recall.std():.4f}",
                      f"{np.mean(ratios):.3f}" if ratios else "–",
                      f"{ndcg.mean():.4f} ± {ndcg.std():.4f}", f"{val.mean():.4f}",
-                     f"{np.mean([j['wall_seconds'] for j in jobs.values()]):.0f}",
+                     f"{np.mean([j['wall_seconds'] for j in jobs.values()]):.0f}"
+                     + ("*" if any(j.get("invocations", 1) > 1 for j in jobs.values()) else ""),
                      chosen(jobs)))
     stages = [f"- {key.replace(' | ', ', seed ')}: search {j['search_seconds']:.0f} s, selection "
               f"{j['selection_seconds']:.0f} s ("
@@ -301,7 +302,9 @@ def table(dataset, stem, done):
                 "(patience 10), best epoch restored, test scored once. `tuned` rows and the "
                 "pipeline draw width, lr, L2, loss, temperature and negatives from "
                 "training/selection.SETTINGS_SPACE. Wall times include data loading and come "
-                "from one 2-core machine, one job at a time.", "",
+                "from one 2-core machine, one job at a time. *: a job of the row was cut off "
+                "and continued by a later invocation; its wall time includes the work lost at "
+                "the cut (since the last checkpoint) and the data loading repeated.", "",
                 "Pipeline stages:", *stages], produced_by=produced_by)
 
 
