@@ -15,8 +15,9 @@ over seeds) of
   sample), with every built-in tuned and random search at its budget: on the Gowalla sample the
   default pipeline needs ~3.5 h on 2 cores and the GDAS one ~1 h, short enough to measure
   with its baselines;
-- the plain search → derive → retrain chain (`--then-retrain`; first order, second order, GDAS),
-  and random search over cells alone (`--strategy random`) at its budget.
+- the plain search → derive → retrain chain (`--then-retrain`; first order, second order, GDAS,
+  and evolution and REINFORCE searching as long as first order does on the dataset), and random
+  search over cells alone (`--strategy random`) at its budget.
 
 `--dataset gowalla-20pct` is LightGCN's Gowalla split restricted to 20 % of its users, drawn with
 seed 0 (benchmarks/common.gowalla_sample); the run seeds only change initialization, sampling
@@ -35,6 +36,7 @@ import argparse
 import json
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,9 @@ SEARCHES = {"search, order 1": dict(order=1), "search, order 2": dict(order=2),
             # path epochs + 200 cycles took 171 s, 65 reinforce epochs 119 s)
             "search, evolution": dict(strategy="evolution", epochs=240, cycles=280),
             "search, REINFORCE": dict(strategy="reinforce", epochs=125)}
+# on the other datasets, the epochs that match DARTS's order-1 search there (measured by
+# benchmarks/search_cost.py: results/search_cost_<dataset>.md; evolution keeps its cycles)
+SEARCH_EPOCHS = {"gowalla-20pct": {"search, evolution": 224, "search, REINFORCE": 47}}
 # each random-search row and the row whose wall time is its budget (a pipeline's: cells and
 # training settings drawn, as the pipeline does; the order-1 chain's: cells alone, as that chain)
 RANDOM_BUDGETS = {"random search, pipeline budget": PIPELINE,
@@ -97,6 +102,7 @@ def main():
         write_json(store, done)
         table(args.dataset, stem, done)
 
+    runners = {**JOBS, "search, ": partial(search_job, epochs=SEARCH_EPOCHS.get(args.dataset))}
     for seed in args.seeds:
         common = dict(dataset=dataset, seed=seed, device=args.device)
         for row in args.rows or ROWS:
@@ -105,7 +111,7 @@ def main():
                 continue
             out = work / f"{slug(row)}-seed{seed}"
             with Stopwatch(out / "wall.json") as clock:
-                job = JOBS[kind(row)](row, out, common, done["jobs"], seed)
+                job = runners[kind(row)](row, out, common, done["jobs"], seed)
             if job is None:
                 clock.path.unlink()
                 print(f"skipped {key}: it needs a row of this seed that is not measured yet")
@@ -185,10 +191,12 @@ def random_job(row, out, common, jobs, seed):
             "genotype": describe(Genotype.from_dict(results["genotype"]))}
 
 
-def search_job(row, out, common, jobs, seed):
-    """The plain chain: a search, derive, retrain the derived cell with the run's settings."""
+def search_job(row, out, common, jobs, seed, epochs=None):
+    """The plain chain: a search, derive, retrain the derived cell with the run's settings.
+    ``epochs``: the dataset's SEARCH_EPOCHS."""
+    settings = {**SEARCHES[row], **({"epochs": epochs[row]} if row in (epochs or {}) else {})}
     with Stopwatch(out / "search-wall.json") as search_clock:
-        run(RunConfig.from_flat("search", out=str(out / "search"), **SEARCHES[row], **common),
+        run(RunConfig.from_flat("search", out=str(out / "search"), **settings, **common),
             resume=resumable(out / "search"))
     genotype = derive(out / "search")
     results = run(RunConfig.from_flat("retrain", out=str(out / "retrain"),
