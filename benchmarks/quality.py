@@ -102,7 +102,7 @@ def main():
         write_json(store, done)
         table(args.dataset, stem, done)
 
-    runners = {**JOBS, "search, ": partial(search_job, epochs=SEARCH_EPOCHS.get(args.dataset))}
+    runners = {**JOBS, "search, ": partial(search_job, epochs=SEARCH_EPOCHS.get(args.dataset, {}))}
     for seed in args.seeds:
         common = dict(dataset=dataset, seed=seed, device=args.device)
         for row in args.rows or ROWS:
@@ -194,7 +194,9 @@ def random_job(row, out, common, jobs, seed):
 def search_job(row, out, common, jobs, seed, epochs=None):
     """The plain chain: a search, derive, retrain the derived cell with the run's settings.
     ``epochs``: the dataset's SEARCH_EPOCHS."""
-    settings = {**SEARCHES[row], **({"epochs": epochs[row]} if row in (epochs or {}) else {})}
+    settings = dict(SEARCHES[row])
+    if epochs and row in epochs:
+        settings["epochs"] = epochs[row]
     with Stopwatch(out / "search-wall.json") as search_clock:
         run(RunConfig.from_flat("search", out=str(out / "search"), **settings, **common),
             resume=resumable(out / "search"))

@@ -1,7 +1,7 @@
 """Seconds per search epoch of each strategy on a quality dataset, and the search lengths that
 spend as long as DARTS's default search (order 1, its default epochs and warm-up): how
 benchmarks/quality.py gives its `search, evolution` and `search, REINFORCE` rows DARTS's budget
-(quality.SEARCH_LENGTHS).
+(quality.SEARCH_EPOCHS).
 
 Each strategy runs a 2-epoch search with a 1-epoch warm-up, seed 0: its warm-up epoch and its
 searching epoch are timed from the search's history. Evolution trains paths in every epoch and
@@ -14,16 +14,30 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 from common import QUALITY_DATASETS, save_table
+from quality import SEARCHES
 from runtime.config import RunConfig, SearchConfig
 from runtime.jobs import run
 
 PROBE_CYCLES = 10
 
 
+class Probe(NamedTuple):
+    warmup: float        # seconds of the warm-up epoch
+    epoch: float         # seconds of the searching epoch
+    wall: float          # the whole search's seconds
+    epochs: float        # both epochs' seconds
+    scored: int          # genotypes scored (evolution; else 0)
+
+    def search_seconds(self, s):
+        """Seconds of a search with SearchConfig ``s``'s epochs and warm-up."""
+        return self.warmup * s.warmup_epochs + self.epoch * (s.epochs - s.warmup_epochs)
+
+
 def probe(strategy, dataset, out, device):
-    """(warm-up epoch s, searching epoch s, wall s, genotypes scored) of a 2-epoch search."""
+    """The Probe of a 2-epoch search with a 1-epoch warm-up."""
     run_dir = out / strategy
     shutil.rmtree(run_dir, ignore_errors=True)
     extra = dict(cycles=PROBE_CYCLES) if strategy == "evolution" else {}
@@ -32,7 +46,7 @@ def probe(strategy, dataset, out, device):
     results = json.loads((run_dir / "results.json").read_text())
     first, both = (h["seconds"] for h in results["history"])
     scored = results["evolution"]["scored"] if strategy == "evolution" else 0
-    return first, both - first, results["wall_seconds"], both, scored
+    return Probe(first, both - first, results["wall_seconds"], both, scored)
 
 
 def main():
@@ -41,31 +55,28 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--work", default="runs/search_cost")
     args = p.parse_args()
-    from quality import SEARCHES
     dataset = QUALITY_DATASETS[args.dataset]()
     out = Path(args.work) / args.dataset
     s = SearchConfig()
     probes = {name: probe(name, dataset, out, args.device)
               for name in ("darts", "gdas", "evolution", "reinforce")}
-    overhead = probes["darts"][2] - probes["darts"][3]
-    darts_seconds = probes["darts"][0] * s.warmup_epochs + probes["darts"][1] * (
-        s.epochs - s.warmup_epochs)
+    overhead = probes["darts"].wall - probes["darts"].epochs
+    darts_seconds = probes["darts"].search_seconds(s)
     rows = []
-    for name, (warmup, epoch, wall, epochs_seconds, scored) in probes.items():
-        score = (wall - epochs_seconds - overhead) / scored if scored else None
+    for name, cost in probes.items():
+        score = (cost.wall - cost.epochs - overhead) / cost.scored if cost.scored else None
+        estimate = darts_seconds
         if name == "evolution":
             cycles = SEARCHES["search, evolution"]["cycles"]
-            scoring = (s.population + cycles) * score
-            epochs = round((darts_seconds - scoring) / epoch)
+            epochs = round((darts_seconds - (s.population + cycles) * score) / cost.epoch)
             length = f"{epochs} epochs, {cycles} cycles"
         elif name == "reinforce":
-            epochs = s.warmup_epochs + round((darts_seconds - warmup * s.warmup_epochs) / epoch)
+            epochs = s.warmup_epochs + round(
+                (darts_seconds - cost.warmup * s.warmup_epochs) / cost.epoch)
             length = f"{epochs} epochs"
         else:
-            length = f"{s.epochs} epochs (default)"
-        estimate = warmup * s.warmup_epochs + epoch * (s.epochs - s.warmup_epochs) \
-            if name in ("darts", "gdas") else darts_seconds
-        rows.append((name, f"{warmup:.1f}", f"{epoch:.1f}",
+            length, estimate = f"{s.epochs} epochs (default)", cost.search_seconds(s)
+        rows.append((name, f"{cost.warmup:.1f}", f"{cost.epoch:.1f}",
                      "" if score is None else f"{score:.2f}", length, f"{estimate:.0f}",
                      f"{estimate / darts_seconds:.2f}"))
     save_table(f"search_cost_{args.dataset}",
