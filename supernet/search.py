@@ -243,6 +243,8 @@ def _report(record, config, started, epochs_done, logger, model, genotype):
     elapsed = time.perf_counter() - started
     eta = elapsed / epochs_done * (config.search.epochs - epoch)
     phase = "search" if record["alpha_steps"] else \
+        f"controller reward {record['controller_reward']:.4f} " \
+        f"entropy {record['controller_entropy']:.2f}" if "controller_reward" in record else \
         "paths" if config.search.strategy == "evolution" else "warm-up"
     log.info(f"epoch {epoch}/{config.search.epochs}  train {record['train_loss']:.4f}  "
              f"val {record['val_loss']:.4f}  recall@{k} {record[f'val_recall@{k}']:.4f}  "

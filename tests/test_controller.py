@@ -98,10 +98,17 @@ def test_reinforce_search_killed_and_resumed_equals_a_straight_run(tmp_path, mon
     assert retrained["genotype"]["nodes"] == straight["genotype"]["nodes"]
 
 
-def test_reinforce_logs_reward_and_entropy_to_tensorboard(tmp_path):
+def test_reinforce_logs_reward_and_entropy(tmp_path, caplog):
+    """To TensorBoard, and on the progress line of every epoch after the warm-up."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    run(small_config(tmp_path, "run", epochs=3))
+    with caplog.at_level("INFO"):
+        history = run(small_config(tmp_path, "run", epochs=3))["history"]
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     for name in ("reward", "entropy", "baseline"):
         assert len(events.Scalars(f"controller/{name}")) == 2
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert "warm-up" in lines[0]
+    for line, record in zip(lines[1:], history[1:], strict=True):     # not "warm-up" after it
+        assert f"controller reward {record['controller_reward']:.4f} " \
+               f"entropy {record['controller_entropy']:.2f}" in line
