@@ -242,10 +242,13 @@ def _report(record, config, started, epochs_done, logger, model, genotype):
     k, epoch = config.topk[0], record["epoch"]
     elapsed = time.perf_counter() - started
     eta = elapsed / epochs_done * (config.search.epochs - epoch)
-    phase = "search" if record["alpha_steps"] else \
-        f"controller reward {record['controller_reward']:.4f} " \
-        f"entropy {record['controller_entropy']:.2f}" if "controller_reward" in record else \
-        "paths" if config.search.strategy == "evolution" else "warm-up"
+    if record["alpha_steps"]:
+        phase = "search"
+    elif "controller_reward" in record:
+        phase = (f"controller reward {record['controller_reward']:.4f} "
+                 f"entropy {record['controller_entropy']:.2f}")
+    else:
+        phase = "paths" if config.search.strategy == "evolution" else "warm-up"
     log.info(f"epoch {epoch}/{config.search.epochs}  train {record['train_loss']:.4f}  "
              f"val {record['val_loss']:.4f}  recall@{k} {record[f'val_recall@{k}']:.4f}  "
              f"ndcg@{k} {record[f'val_ndcg@{k}']:.4f}  {phase}  | {genotype.short()} | "
