@@ -6,8 +6,11 @@ over seeds) of
 - every built-in tuned by the same selection stage over the same training settings, at the
   pipeline's wall budget: its pool is that one cell with the run's settings and random ones, as
   many candidates as the pipeline's settings stage scaled by (search + selection) / that
-  stage's seconds, and its budget is the pipeline's search + selection seconds (the halving
-  shortens its rounds to fit, as the pipeline's does);
+  stage's seconds, and its budget is the pipeline's search + selection seconds: the halving
+  shortens its rounds to fit, as the pipeline's does, and, since that budget is the pipeline's
+  wall time, its first round too (`cut_first_round`: no candidate is trained once the budget is
+  spent; the pipeline's first rounds run in full). A built-in whose epochs cost more than the
+  pipeline's cells trains fewer candidates;
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;
@@ -168,11 +171,13 @@ def tuned_job(row, out, common, jobs, seed):
     settings = pipeline["stages"]["settings"]
     n = round(settings["candidates"] * before_retrain / settings["seconds"])
     config = RunConfig.from_flat("search", settings_samples=n - 1,
-                                 selection_seconds=before_retrain, **common)
+                                 selection_seconds=before_retrain, cut_first_round=True, **common)
     cell = builtin(name, config.train.dim, config.search.nodes)
     results = select_and_retrain(config, [cell], out, run, resolve_device(common["device"]))
     chosen = results["selection"]
-    return {**summary(results), "candidates": n, "selection_seconds": chosen["seconds"],
+    return {**summary(results), "candidates": n,
+            "trained": chosen["stages"]["settings"]["trained"],
+            "selection_seconds": chosen["seconds"],
             "genotype": f"{name}; dim {chosen['dim']}; "
                         + json.dumps(chosen["hyperparameters"], sort_keys=True)}
 
@@ -311,7 +316,9 @@ def table(dataset, stem, done):
                 f"{t.l2}, d {t.dim}, up to 200 epochs, early stopping on validation Recall@20 "
                 "(patience 10), best epoch restored, test scored once. `tuned` rows and the "
                 "pipeline draw width, lr, L2, loss, temperature and negatives from "
-                "training/selection.SETTINGS_SPACE. Wall times include data loading and come "
+                "training/selection.SETTINGS_SPACE. A `tuned` row's halving trains no "
+                "candidate once its budget (the pipeline's search + selection seconds) is "
+                "spent, in its first round too. Wall times include data loading and come "
                 "from one 2-core machine, one job at a time. *: a job of the row was cut off "
                 "and continued by a later invocation; its wall time includes the work lost at "
                 "the cut (since the last checkpoint) and the data loading repeated.", "",

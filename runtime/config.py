@@ -97,7 +97,9 @@ class SelectConfig:
 
     The wall budget of both halvings: ``selection_seconds``, or else ``selection_ratio`` times
     the searches' seconds (so it grows with the data; 0: no budget). The halvings keep their
-    rounds and shorten them to fit (training.selection.successive_halving)."""
+    rounds and shorten them to fit (training.selection.successive_halving); a first round runs
+    in full, past the budget if it must, unless ``cut_first_round`` (benchmarks/quality.py's
+    tuned built-ins: a budget that is another job's wall time must not be overrun)."""
     search_seeds: int = 1
     alternatives: int = 2
     finalists: int = 2
@@ -108,6 +110,7 @@ class SelectConfig:
     max_epochs: int = 45
     selection_seconds: Optional[float] = None
     selection_ratio: float = 2.5
+    cut_first_round: bool = False
 
 
 SECTIONS = {"train": TrainConfig, "search": SearchConfig, "retrain": RetrainConfig,

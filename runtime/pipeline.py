@@ -138,6 +138,7 @@ def select_and_retrain(config, cells, out, run, device):
         "winner": winner.short(), "dim": winner.dim, "hyperparameters": winner.hyperparameters,
         "seconds": record["seconds"],
         "stages": {stage["name"]: {"candidates": len(stage["candidates"]),
+                                   "trained": len(stage["rounds"][0]["scores"]),
                                    "seconds": stage["seconds"]} for stage in record["stages"]}}}
 
 
@@ -159,10 +160,12 @@ def _select(config, cells, select_dir, retrain_dir, device):
                  f"{min(first_epochs, s.max_epochs)} "
                  f"to at most {s.max_epochs} epochs, keeping 1/{s.eta} per round, down to "
                  f"{survivors}" + ("" if budget is None else
-                                   f", rounds shortened to fit {format_seconds(budget)}"))
+                                   f", rounds shortened to fit {format_seconds(budget)}"
+                                   + (" (the first round too)" if s.cut_first_round else "")))
         found = selection.select(pool, data, graph, config, device, first_epochs,
                                  s.max_epochs, s.eta, budget, writer, survivors, stage=name,
-                                 store=select_dir / name)
+                                 store=select_dir / name,
+                                 cut_first_round=s.cut_first_round and budget is not None)
         stages.append({"name": name,
                        "candidates": [dict(g.to_dict(), short=g.short()) for g in pool],
                        "rounds": [{"epochs": r.epochs, "kept": r.kept,

@@ -108,6 +108,32 @@ def test_a_budget_keeps_every_halving_and_shares_what_is_left_among_the_rounds()
             assert [r.kept for r in rounds[:2]] == [[7, 6, 5, 4], [7, 6]]
 
 
+def test_cut_first_round_trains_no_candidate_once_the_budget_is_spent():
+    """9 candidates, 1 s an epoch, 2 epochs each in round 1 (18 s in full). Under 7 s with the
+    cut, round 1 trains candidates 0-3 (8 s: the last one starts at 6 s) and drops the rest,
+    the best of them (3) wins though 8 is better; without the cut round 1 runs in full."""
+    train_to, clock, reset = fake_clock(lambda c: 1.0)
+    rounds = successive_halving(9, train_to, first_epochs=2, max_epochs=18, eta=3,
+                                budget_seconds=7, cut_first_round=True)
+    assert list(rounds[0].scores) == [0, 1, 2, 3] and clock[0] == 8
+    assert len(rounds) == 1 and rounds[0].kept == [3]
+    reset()
+    rounds = successive_halving(9, train_to, first_epochs=2, max_epochs=18, eta=3,
+                                budget_seconds=7)
+    assert list(rounds[0].scores) == list(range(9)) and clock[0] == 18 and rounds[-1].kept == [8]
+    reset()     # a budget the first round fits: the cut changes nothing
+    cut = successive_halving(9, train_to, first_epochs=2, max_epochs=18, eta=3,
+                             budget_seconds=40, cut_first_round=True)
+    spent = clock[0]
+    reset()
+    whole = successive_halving(9, train_to, first_epochs=2, max_epochs=18, eta=3,
+                               budget_seconds=40)
+    assert [(r.epochs, r.kept) for r in cut] == [(r.epochs, r.kept) for r in whole]
+    assert spent == clock[0]
+    with pytest.raises(ValueError):
+        successive_halving(9, train_to, first_epochs=2, max_epochs=18, cut_first_round=True)
+
+
 def test_halving_down_to_several_survivors():
     scores = [0.10, 0.30, 0.25, 0.05, 0.40, 0.20, 0.35, 0.15, 0.01]
     train_to, calls = planted(scores)

@@ -56,7 +56,7 @@ def candidate_epochs(rounds, trained=0):
 def successive_halving(n_candidates: int, train_to: Callable[[int, int], Tuple[float, float]],
                        first_epochs: int, max_epochs: int, eta: int = 3,
                        budget_seconds: Optional[float] = None,
-                       survivors: int = 1) -> Sequence[Round]:
+                       survivors: int = 1, cut_first_round: bool = False) -> Sequence[Round]:
     """Rounds of successive halving over candidates 0..n-1; the last round's ``kept`` are the
     best ``survivors`` (``kept[0]``: the winner; a single candidate is still trained and scored
     once). ``train_to(candidate, epochs)`` trains a candidate on to ``epochs`` and returns its
@@ -70,21 +70,29 @@ def successive_halving(n_candidates: int, train_to: Callable[[int, int], Tuple[f
     left of the budget is shared among the rounds still to come by their candidate-epochs, and
     a round gets the epochs that fit its share at its survivors' seconds per epoch so far (at
     least one more when one epoch of every round to come fits what is left). When not even that
-    fits, the best of the last round win. The first round always runs in full. The time spent
-    is the sum of the seconds ``train_to`` reported, so a selection that replays the calls of a
-    run cut off (``select``'s directory) spends its budget as that run did."""
+    fits, the best of the last round win. The first round runs in full, unless
+    ``cut_first_round``: then it trains no more candidates once the budget is spent, and those
+    it did not train are dropped (a hard budget, but for the last candidate's training). The
+    time spent is the sum of the seconds ``train_to`` reported, so a selection that replays the
+    calls of a run cut off (``select``'s directory) spends its budget as that run did."""
     if n_candidates < 1 or min(first_epochs, max_epochs, survivors) < 1 or eta < 2:
         raise ValueError("need candidates, first_epochs, max_epochs, survivors >= 1 and "
                          "eta >= 2")
+    if cut_first_round and budget_seconds is None:
+        raise ValueError("cut_first_round needs budget_seconds")
     alive, epochs, rounds = list(range(n_candidates)), min(first_epochs, max_epochs), []
     seconds = {}                                # candidate -> seconds spent training it
     while True:
         round_ = Round(epochs)
         for candidate in alive:
+            if cut_first_round and not rounds and distributed.agree(
+                    sum(seconds.values()) >= budget_seconds):
+                break
             round_.scores[candidate], spent = train_to(candidate, epochs)
             seconds[candidate] = seconds.get(candidate, 0.0) + spent
-        ranked = sorted(alive, key=lambda c: -round_.scores[c])   # stable: ties keep order
-        kept = ranked[:max(survivors, math.ceil(len(alive) / eta))]
+        # stable: ties keep the order of training
+        ranked = sorted(round_.scores, key=lambda c: -round_.scores[c])
+        kept = ranked[:max(survivors, math.ceil(len(ranked) / eta))]
         next_epochs = min(epochs * eta, max_epochs)
         if epochs < max_epochs and len(kept) > survivors and budget_seconds is not None:
             next_epochs = distributed.agree(_epochs_that_fit(
@@ -137,7 +145,8 @@ def candidate_config(config, genotype):
 
 
 def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta=3,
-           budget_seconds=None, writer=None, survivors=1, stage="selection", store=None):
+           budget_seconds=None, writer=None, survivors=1, stage="selection", store=None,
+           cut_first_round=False):
     """Successive halving over standalone trainings of ``genotypes`` (each with its own
     hyper-parameters), scored by validation Recall@K with early stopping inside each training,
     until ``survivors`` are left. ``data`` must come without its test split (``without_test``):
@@ -147,7 +156,8 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
     ``fit`` saves it: every ``checkpoint_seconds`` and when a round's training ends) and the
     rounds' calls (candidate, epochs, score, seconds). Run again over the same directory, the
     stage replays the calls it finds and continues each candidate from its state: a selection
-    cut off ends as it would have, its budget counted over both runs."""
+    cut off ends as it would have, its budget counted over both runs. ``cut_first_round``: as
+    in ``successive_halving``."""
     if len(data.test):
         raise ValueError("the selection stage must not see the test split: pass "
                          "data.without_test()")
@@ -209,7 +219,7 @@ def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta
         return score, seconds
 
     rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
-                                budget_seconds, survivors)
+                                budget_seconds, survivors, cut_first_round)
     winner = rounds[-1].kept[0]
     return Selection(winner, rounds, histories, state_of(winner),
                      sum(c["seconds"] for c in calls))
