@@ -1,8 +1,9 @@
 """How well the supernet ranks architectures: sample architectures of the search space (plus the
-built-in genotypes and the cells the search derives by argmax and by perturbation), score each (a) by the trained supernet with
-its inherited weights (one-hot α, validation Recall@20) and (b) by standalone training with the
-retraining defaults (early stopping, validation Recall@20), and report Kendall's τ and
-Spearman's ρ between the two with 95 % bootstrap intervals.
+built-in genotypes and the cells the search derives by argmax and by perturbation), score each
+(a) by the trained supernet with its inherited weights (one-hot α, validation Recall@20) and
+(b) by standalone training with the retraining defaults (early stopping, validation Recall@20),
+and report Kendall's τ and Spearman's ρ between the two with 95 % bootstrap intervals, and each
+label's change against the label "default".
 
     python benchmarks/ranking_correlation.py                        # the defaults, label "default"
     python benchmarks/ranking_correlation.py --label warmup-10 --search warmup_epochs=10
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 
-from common import RESULTS, machine, save_table
+from common import RESULTS, command, machine, save_table
 from evaluation.correlation import bootstrap_interval, kendall_tau, spearman_rho
 from runtime import checkpoint
 from runtime.config import RunConfig
@@ -63,8 +64,24 @@ def one_shot_scores(search_dir, genotypes):
             perturbed)
 
 
+def before_after(measured):
+    """Lines comparing each label's (τ, ρ) in MEASURED with the label "default" (the search
+    before any change), and which label ranks best."""
+    if "default" not in measured:
+        return []
+    tau0, rho0 = measured["default"]
+    lines = [f"**Before and after**: Kendall τ / Spearman ρ of each change, against the defaults' "
+             f"{tau0:.3f} / {rho0:.3f} (the search before any change):", ""]
+    lines += [f"- {label}: {tau:.3f} ({tau - tau0:+.3f}) / {rho:.3f} ({rho - rho0:+.3f})"
+              for label, (tau, rho) in measured.items() if label != "default"]
+    best = max(measured, key=lambda label: measured[label][0])
+    lines += ["", "No change ranks better than the defaults, so the defaults stay: after = before."
+              if best == "default" else f"The best ranking: {best}, τ {measured[best][0]:.3f}.", ""]
+    return lines
+
+
 def table(args, stem, done):
-    rows, details = [], []
+    rows, details, measured = [], [], {}
     for label, search in done["searches"].items():
         names = [n for n in search["one_shot"] if n in done["standalone"]]
         one_shot = [search["one_shot"][n] for n in names]
@@ -72,6 +89,7 @@ def table(args, stem, done):
         if len(names) < 3:
             continue
         tau, rho = kendall_tau(one_shot, alone), spearman_rho(one_shot, alone)
+        measured[label] = tau, rho
         t_low, t_high = bootstrap_interval(kendall_tau, one_shot, alone, seed=args.seed)
         r_low, r_high = bootstrap_interval(spearman_rho, one_shot, alone, seed=args.seed)
         best_alone = max(names, key=lambda n: done["standalone"][n]["val"])
@@ -101,7 +119,11 @@ def table(args, stem, done):
                 "perturbation: DARTS-PT's rule without fine-tuning); standalone "
                 "= train.py --genotype with the retraining defaults (early stopping on "
                 "validation). Intervals: percentile bootstrap over architectures, 2000 "
-                "resamples.", ""] + details)
+                "resamples.", ""] + before_after(measured) + details,
+               produced_by="`python benchmarks/ranking_correlation.py --label LABEL --search "
+                           "NAME=VALUE ...` once per row (its settings column); the jobs stored in "
+                           f"results/{stem}.json are kept, so the table merges every invocation's; "
+                           f"the latest: `{command()}`")
 
 
 def parse_settings(items):
