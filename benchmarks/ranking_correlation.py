@@ -2,8 +2,8 @@
 built-in genotypes and the cells the search derives by argmax and by perturbation), score each
 (a) by the trained supernet with its inherited weights (one-hot α, validation Recall@20) and
 (b) by standalone training with the retraining defaults (early stopping, validation Recall@20),
-and report Kendall's τ and Spearman's ρ between the two with 95 % bootstrap intervals, and each
-label's change against the label "default".
+and report Kendall's τ and Spearman's ρ between the two with 95 % bootstrap intervals; the
+table also compares each label's τ and ρ with those of the label "default".
 
     python benchmarks/ranking_correlation.py                        # the defaults, label "default"
     python benchmarks/ranking_correlation.py --label warmup-10 --search warmup_epochs=10
