@@ -1,10 +1,10 @@
 """Export the architecture a search found: `python derive.py RUN_DIR`."""
 import sys
 
-from runtime.cli import ArgumentParser
-from runtime.errors import exit_status
-from runtime.progress import setup_logging
-from supernet.derive import METHODS, derive
+from recnas.runtime.cli import ArgumentParser
+from recnas.runtime.errors import exit_status
+from recnas.runtime.progress import setup_logging
+from recnas.supernet.derive import METHODS, derive
 
 
 def build_parser():

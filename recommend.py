@@ -1,11 +1,11 @@
 """Top-K items for every user from a retrained model: `python recommend.py RUN_DIR`."""
 import sys
 
-from evaluation.serving import recommend
-from runtime.cli import ArgumentParser
-from runtime.errors import exit_status
-from runtime.jobs import resolve_device
-from runtime.progress import setup_logging
+from recnas.evaluation.serving import recommend
+from recnas.runtime.cli import ArgumentParser
+from recnas.runtime.errors import exit_status
+from recnas.app.jobs import resolve_device
+from recnas.runtime.progress import setup_logging
 
 
 def build_parser():

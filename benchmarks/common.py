@@ -12,9 +12,8 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from runtime.files import write_text  # noqa: E402 (ROOT must be on the path first)
+from recnas.runtime.files import write_text  # noqa: E402
 
 
 def parser(description):

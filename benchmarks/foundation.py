@@ -8,10 +8,10 @@ import time
 import torch
 
 from common import device_and_sync, parser, save_table, timed
-from data.graph import BipartiteGraph
-from data.interactions import DataConfig, load_interactions
-from data.sampler import BPRSampler
-from evaluation.metrics import RankingEvaluator
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import DataConfig, load_interactions
+from recnas.data.sampler import BPRSampler
+from recnas.evaluation.metrics import RankingEvaluator
 
 
 def main():

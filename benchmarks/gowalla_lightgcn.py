@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 
 from common import save_table
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
-from evaluation.metrics import score_test
-from runtime.checkpoint import CHECKPOINT
-from runtime.config import RunConfig
-from runtime.jobs import run
-from runtime.progress import format_seconds, setup_logging
-from supernet.genotype import resolve
-from training.retrain import new_model, representations
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import load_interactions
+from recnas.evaluation.metrics import score_test
+from recnas.runtime.checkpoint import CHECKPOINT
+from recnas.app.config import RunConfig
+from recnas.app.jobs import run
+from recnas.runtime.progress import format_seconds, setup_logging
+from recnas.models.genotype import resolve
+from recnas.training.retrain import new_model, representations
 
 PAPER = {"recall@20": 0.1830, "ndcg@20": 0.1554}
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from common import RESULTS, save_table
-from runtime.checkpoint import CHECKPOINT
-from runtime.config import RunConfig
-from runtime.jobs import run
-from runtime.progress import format_seconds, setup_logging
+from recnas.runtime.checkpoint import CHECKPOINT
+from recnas.app.config import RunConfig
+from recnas.app.jobs import run
+from recnas.runtime.progress import format_seconds, setup_logging
 
 PAPER = {"recall@20": 0.1830, "ndcg@20": 0.1554}
 RECIPES = {   # flags of train.py; every recipe: 3 layers, d 64, LightGCN's L2 meaning

@@ -16,14 +16,14 @@ import time
 import torch
 
 from common import RESULTS, machine
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
-from data.sampler import BPRSampler
-from evaluation.metrics import RankingEvaluator, score_test
-from runtime.config import RunConfig
-from supernet.genotype import builtin
-from training.losses import Loss
-from training.net import StandaloneNet
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import load_interactions
+from recnas.data.sampler import BPRSampler
+from recnas.evaluation.metrics import RankingEvaluator, score_test
+from recnas.app.config import RunConfig
+from recnas.models.genotype import builtin
+from recnas.models.losses import Loss
+from recnas.models.net import StandaloneNet
 
 BASE = dict(loss="softmax", l2=0.0, temperature=1.0, lr=5e-3, negatives=4096, batch_size=8192,
             epochs=200, eval_every=5)

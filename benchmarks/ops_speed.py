@@ -5,9 +5,9 @@ same adjacency, forward + backward (A^T g, via autograd)."""
 import torch
 
 from common import device_and_sync, parser, save_table, timed
-from data.graph import BipartiteGraph
-from data.interactions import DataConfig, load_interactions
-from ops import OPS, make_op
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import DataConfig, load_interactions
+from recnas.ops import OPS, make_op
 
 TARGETS = {"lightgcn": 1.2, "gcn": 1.6, "sage": 1.6, "gat": 4.0}
 

@@ -45,15 +45,15 @@ from pathlib import Path
 import numpy as np
 
 from common import QUALITY_DATASETS as DATASETS, RESULTS, command, machine, save_table
-from runtime.checkpoint import CHECKPOINT
-from runtime.config import RunConfig, TrainConfig
-from runtime.files import write_json
-from runtime.jobs import resolve_device, run
-from runtime.pipeline import select_and_retrain
-from runtime.progress import setup_logging
-from supernet.derive import derive
-from supernet.genotype import BUILTINS, Genotype, builtin
-from training.losses import Loss
+from recnas.runtime.checkpoint import CHECKPOINT
+from recnas.app.config import RunConfig, TrainConfig
+from recnas.runtime.files import write_json
+from recnas.app.jobs import resolve_device, run
+from recnas.app.pipeline import select_and_retrain
+from recnas.runtime.progress import setup_logging
+from recnas.supernet.derive import derive
+from recnas.models.genotype import BUILTINS, Genotype, builtin
+from recnas.models.losses import Loss
 
 PIPELINE = "pipeline (--then-select)"
 # The same job searching with GDAS, the README's choice "when time is short": on the Gowalla

@@ -22,15 +22,15 @@ from pathlib import Path
 
 
 from common import RESULTS, command, machine, save_table
-from evaluation.correlation import bootstrap_interval, kendall_tau, spearman_rho
-from runtime import checkpoint
-from runtime.config import RunConfig
-from runtime.files import write_json
-from runtime.jobs import run
-from supernet.derive import derive, discretize_by_perturbation
-from supernet.genotype import BUILTINS, Genotype, builtin, sample
-from supernet.oneshot import OneShot
-from supernet.space import space_of
+from recnas.evaluation.correlation import bootstrap_interval, kendall_tau, spearman_rho
+from recnas.runtime import checkpoint
+from recnas.app.config import RunConfig
+from recnas.runtime.files import write_json
+from recnas.app.jobs import run
+from recnas.supernet.derive import derive, discretize_by_perturbation
+from recnas.models.genotype import BUILTINS, Genotype, builtin, sample
+from recnas.supernet.oneshot import OneShot
+from recnas.models.space import space_of
 
 
 def architectures(space, dim, n, seed):

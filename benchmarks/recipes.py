@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from common import RESULTS, machine, save_table
-from runtime.checkpoint import CHECKPOINT
-from runtime.config import RunConfig, TrainConfig
-from runtime.files import write_json
-from runtime.jobs import run
-from supernet.genotype import BUILTINS
-from training.losses import Loss
+from recnas.runtime.checkpoint import CHECKPOINT
+from recnas.app.config import RunConfig, TrainConfig
+from recnas.runtime.files import write_json
+from recnas.app.jobs import run
+from recnas.models.genotype import BUILTINS
+from recnas.models.losses import Loss
 
 OLD = "bpr (old default)"
 RECIPES = {OLD: dict(loss="bpr", lr=5e-3, l2=1e-4, batch_size=2048), "defaults": {}}

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from common import device_and_sync, parser, save_table, timed
-from data.interactions import DataConfig, load_interactions
-from runtime.files import save_torch
-from evaluation.serving import recommend
+from recnas.data.interactions import DataConfig, load_interactions
+from recnas.runtime.files import save_torch
+from recnas.evaluation.serving import recommend
 
 
 def main():

@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 from common import QUALITY_DATASETS, save_table
 from quality import SEARCHES
-from runtime.config import RunConfig, SearchConfig
-from runtime.jobs import run
+from recnas.app.config import RunConfig, SearchConfig
+from recnas.app.jobs import run
 
 PROBE_CYCLES = 10
 

@@ -28,14 +28,14 @@ import random
 from pathlib import Path
 
 from common import QUALITY_DATASETS as DATASETS, RESULTS, machine, save_table
-from evaluation.correlation import kendall_tau
-from runtime.checkpoint import CHECKPOINT
-from runtime.config import RunConfig
-from runtime.files import write_json
-from runtime.jobs import run
-from runtime.progress import setup_logging
-from supernet.genotype import builtin
-from training.selection import successive_halving, with_settings
+from recnas.evaluation.correlation import kendall_tau
+from recnas.runtime.checkpoint import CHECKPOINT
+from recnas.app.config import RunConfig
+from recnas.runtime.files import write_json
+from recnas.app.jobs import run
+from recnas.runtime.progress import setup_logging
+from recnas.models.genotype import builtin
+from recnas.training.selection import successive_halving, with_settings
 
 FIRST_EPOCHS = (1, 3, 5, 10, 15, 45)
 MAX_EPOCHS, ETA = 45, 3

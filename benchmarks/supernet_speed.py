@@ -9,11 +9,11 @@ import time
 import torch
 
 from common import ROOT, device_and_sync, parser, save_table, timed
-from data.graph import BipartiteGraph
-from data.interactions import DataConfig, load_interactions
-from ops import make_op
-from supernet.model import Supernet
-from supernet.space import SearchSpace
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import DataConfig, load_interactions
+from recnas.ops import make_op
+from recnas.supernet.model import Supernet
+from recnas.models.space import SearchSpace
 
 
 def main():

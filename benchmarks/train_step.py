@@ -10,12 +10,12 @@ import time
 import torch
 
 from common import device_and_sync, parser, save_table
-from data.graph import BipartiteGraph
-from data.interactions import DataConfig, load_interactions
-from data.sampler import BPRSampler
-from supernet.genotype import builtin
-from training.losses import Loss
-from training.net import StandaloneNet
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import DataConfig, load_interactions
+from recnas.data.sampler import BPRSampler
+from recnas.models.genotype import builtin
+from recnas.models.losses import Loss
+from recnas.models.net import StandaloneNet
 
 
 def main():

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-from .sparse import sorted_csr
+from recnas.data.sparse import sorted_csr
 
 ADJACENCIES = ("sym_adj", "gcn_adj", "mean_adj")
 

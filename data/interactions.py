@@ -20,8 +20,9 @@ from typing import Optional
 
 import numpy as np
 
-from runtime.errors import ConfigError, DataError
-from .readers import RawTable, detect_format, read_lines, read_table
+from recnas.runtime.errors import ConfigError, DataError
+from recnas.runtime.options import option
+from recnas.data.readers import FORMATS, RawTable, detect_format, read_lines, read_table
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _DOC_PREFIXES = ("readme", "license", "licence", "copying", "u.item", "u.user", "u.info")
@@ -29,12 +30,17 @@ _DOC_PREFIXES = ("readme", "license", "licence", "copying", "u.item", "u.user", 
 
 @dataclass
 class DataConfig:
-    dataset: str = "ml-100k"          # bundled name, directory or file
-    test_file: Optional[str] = None   # a given test split for a single-file dataset
-    format: Optional[str] = None      # None: auto-detect
-    min_rating: Optional[float] = None
-    test_fraction: float = 0.2
-    val_fraction: float = 0.1
+    """Which interactions, and how they are split (the ``data`` options)."""
+    dataset: str = option("ml-100k", "bundled name (ml-100k, gowalla), a directory or an "
+                                     "interactions file")
+    test_file: Optional[str] = option(None, "a given test split for a single-file dataset",
+                                      default_help="none")
+    format: Optional[str] = option(None, "input format", choices=FORMATS,
+                                   default_help="auto-detect")
+    min_rating: Optional[float] = option(None, "keep rows with rating >= R",
+                                         default_help="all")
+    test_fraction: float = option(0.2, "per-user test share when no test split is given")
+    val_fraction: float = option(0.1, "per-user validation share of the training rows")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from runtime.errors import DataError
+from recnas.runtime.errors import DataError
 
 FORMATS = ("lightgcn", "movielens", "csv", "rows")
 

@@ -13,8 +13,8 @@ trained) can be ranked by a fallback score per item, e.g. training popularity.
 import numpy as np
 import torch
 
-from data.interactions import pairs_to_csr
-from runtime import distributed
+from recnas.data.interactions import pairs_to_csr
+from recnas.runtime import distributed
 
 METRICS = ("recall", "ndcg", "precision", "hit", "f1")
 

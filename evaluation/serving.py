@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtime.errors import ConfigError, DataError
-from runtime.files import save_torch, write_text
-from runtime.progress import log
-from .metrics import Ranker, cold_start
+from recnas.runtime.errors import ConfigError, DataError
+from recnas.runtime.files import save_torch, write_text
+from recnas.runtime.progress import log
+from recnas.evaluation.metrics import Ranker, cold_start
 
 BUNDLE = "model.pt"
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .weighted_sum import mix
+from recnas.ops.weighted_sum import mix
 
 AGGREGATIONS = ("mean", "last", "concat", "weighted")
 

@@ -1,10 +1,20 @@
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from data.sparse import gather_rows, segment_max, segment_sum
-from runtime.errors import ConfigError
-from .propagation import aggregate_heads
+from recnas.data.sparse import gather_rows, segment_max, segment_sum
+from recnas.runtime.errors import ConfigError
+from recnas.runtime.options import option
+from recnas.ops.propagation import aggregate_heads
+
+
+@dataclass
+class GATOptions:
+    """GAT's own options (flags --gat-heads, --gat-dropout)."""
+    gat_heads: int = option(4, "attention heads of gat")
+    gat_dropout: float = option(0.0, "dropout on gat's attention weights")
 
 
 class GATConv(nn.Module):
@@ -16,6 +26,7 @@ class GATConv(nn.Module):
     """
     name = "gat"
     adjacency = None   # attention values depend on x: nothing to share
+    Options = GATOptions
 
     def __init__(self, dim, heads=4, dropout=0.0, negative_slope=0.2, bias=True):
         super().__init__()
@@ -29,6 +40,10 @@ class GATConv(nn.Module):
         self.att_dst = nn.Parameter(torch.empty(heads, self.head_dim))
         self.bias = nn.Parameter(torch.empty(dim)) if bias else None
         self.reset_parameters()
+
+    @classmethod
+    def from_options(cls, dim, options: GATOptions):
+        return cls(dim, options.gat_heads, options.gat_dropout)
 
     def reset_parameters(self):
         nn.init.xavier_uniform_(self.linear.weight)

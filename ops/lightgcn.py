@@ -1,6 +1,6 @@
 import torch.nn as nn
 
-from .propagation import propagate
+from recnas.ops.propagation import propagate
 
 
 class LightGCNConv(nn.Module):

@@ -11,7 +11,7 @@ call, which is what torch's own CSR autograd does.
 """
 import torch
 
-from data.graph import csr_tensor
+from recnas.data.graph import csr_tensor
 
 
 class _CsrMatmul(torch.autograd.Function):

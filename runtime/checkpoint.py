@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
-from .errors import UserError
-from .files import save_torch
+from recnas.runtime import distributed
+from recnas.runtime.errors import UserError
+from recnas.runtime.files import save_torch
 
 CHECKPOINT = "checkpoint.pt"
 VERSION = 1

@@ -24,7 +24,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from .errors import ConfigError
+from recnas.runtime.errors import ConfigError
 
 
 def launched():

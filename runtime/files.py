@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
+from recnas.runtime import distributed
 
 
 def _umask():

@@ -29,17 +29,21 @@ def format_seconds(s):
 
 def set_threads(threads=None):
     """Let torch use ``threads`` CPU threads (default: every core this process may run on,
-    shared out among the processes of a torchrun launch on this machine), and
-    say once when other processes already keep those cores busy: torch's threads then wait on
-    each other, and a run takes several times longer. Returns the thread count."""
+    shared out among the processes of a torchrun launch on this machine), and say once when
+    other processes already keep those cores busy. Its threads sleep while they wait
+    (``OMP_WAIT_POLICY=PASSIVE``, set by ``import recnas``), so a busy machine slows a run down
+    about in proportion to the work beside it rather than several times over. The count is not
+    changed by itself: it changes the order of float sums, so a run is bit-for-bit reproducible
+    only with the same ``--threads``. Returns the thread count."""
     cores = len(os.sched_getaffinity(0))
     threads = threads or max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     torch.set_num_threads(threads)
     busy = busy_cores()
-    if busy is not None and busy > cores - threads + 0.5:
+    if threads > 1 and busy is not None and busy > cores - threads + 0.5:
+        free = max(1, min(threads, round(cores - busy)))
         log.warning(f"note: other processes keep about {busy:.1f} of the {cores} cores busy; "
-                    f"torch's {threads} threads will wait on each other and training may run "
-                    f"several times slower (try --threads {max(1, min(threads, round(cores - busy)))})")
+                    f"with {threads} threads this run shares them"
+                    + (f" (--threads {free} may be faster)" if free < threads else ""))
     return threads
 
 

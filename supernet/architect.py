@@ -1,7 +1,7 @@
 """The architecture (alpha) step of the bilevel optimization, first or second order (DARTS)."""
 import torch
 
-from runtime import distributed
+from recnas.runtime import distributed
 
 
 class Architect:

@@ -10,8 +10,8 @@ rewards. The logits start at 0: the first paths are uniform, as SPOS's.
 import torch
 from torch import nn
 
-from .genotype import Genotype, NodeChoice
-from .space import SearchSpace
+from recnas.models.genotype import Genotype, NodeChoice
+from recnas.models.space import SearchSpace
 
 
 class Controller(nn.Module):

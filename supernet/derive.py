@@ -6,16 +6,16 @@ from pathlib import Path
 
 import torch
 
-from runtime import checkpoint
-from runtime.config import RunConfig
-from runtime.errors import ConfigError
-from runtime.progress import log
-from .controller import Controller
-from .evolution import Evolution
-from .genotype import Genotype, NodeChoice
-from .model import ArchWeights
-from .oneshot import OneShot
-from .space import SearchSpace, space_of
+from recnas.runtime import checkpoint
+from recnas.supernet.settings import saved_config
+from recnas.runtime.errors import ConfigError
+from recnas.runtime.progress import log
+from recnas.supernet.controller import Controller
+from recnas.supernet.evolution import Evolution
+from recnas.models.genotype import Genotype, NodeChoice
+from recnas.supernet.model import ArchWeights
+from recnas.supernet.oneshot import OneShot
+from recnas.models.space import SearchSpace, space_of
 
 METHODS = ("argmax", "perturbation")
 
@@ -126,7 +126,7 @@ def derive(run_dir, out=None, inputs_per_node=1, method="argmax"):
         raise checkpoint.CheckpointError(
             f"{run_dir}: no {checkpoint.CHECKPOINT}; derive.py needs a search run directory "
             "with at least one finished epoch")
-    config = RunConfig.from_dict(state["config"])
+    config = saved_config(state["config"])
     space = space_of(config)
     alphas = ArchWeights.from_state_dict(state["model"])
     if state.get("controller") is not None:         # --strategy reinforce: the policy's mode

@@ -15,8 +15,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .genotype import Genotype, sample
-from .space import SearchSpace
+from recnas.models.genotype import Genotype, sample
+from recnas.models.space import SearchSpace
 
 
 def mutate(genotype: Genotype, space: SearchSpace, rng: random.Random) -> Genotype:

@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ops import LayerAggregation, make_activation, make_op, mix, propagate
-from .space import SearchSpace
+from recnas.ops import LayerAggregation, make_activation, make_op, mix, propagate
+from recnas.models.space import SearchSpace
 
 
 @dataclass
@@ -111,7 +111,7 @@ OP_WEIGHTS = ("edge", "node")
 
 
 class Supernet(nn.Module):
-    def __init__(self, n_users, n_items, dim=64, space=SearchSpace(), gat_heads=4, gat_dropout=0.0,
+    def __init__(self, n_users, n_items, dim=64, space=SearchSpace(), op_options=None,
                  op_weights="node"):
         super().__init__()
         if op_weights not in OP_WEIGHTS:
@@ -123,7 +123,7 @@ class Supernet(nn.Module):
         self.owner = (list(range(len(space.edges))) if op_weights == "edge"
                       else [i for i, _ in space.edges])
         self.op_sets = nn.ModuleList(
-            nn.ModuleDict({name: make_op(name, dim, gat_heads, gat_dropout)
+            nn.ModuleDict({name: make_op(name, dim, op_options)
                            for name in space.computed_ops})
             for _ in range(max(self.owner) + 1))
         self.activation_fns = nn.ModuleList(make_activation(a) for a in space.activations)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
-from evaluation.metrics import RankingEvaluator
-from runtime import checkpoint
-from runtime.config import RunConfig
-from .model import ArchWeights, Supernet
-from .space import space_of
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import load_interactions
+from recnas.evaluation.metrics import RankingEvaluator
+from recnas.runtime import checkpoint
+from recnas.supernet.settings import saved_config
+from recnas.supernet.model import ArchWeights, Supernet
+from recnas.models.space import space_of
 
 
 class OneShot:
@@ -31,13 +31,13 @@ class OneShot:
     @classmethod
     def from_state(cls, state, run_dir, device="cpu"):
         """The same from a search checkpoint already read (``state``) from RUN_DIR."""
-        config = RunConfig.from_dict(state["config"])
+        config = saved_config(state["config"])
         data = load_interactions(config.data, config.seed)
         if data.fingerprint != state["dataset"]["fingerprint"]:
             raise checkpoint.CheckpointError(f"{run_dir}: the data changed since this search")
         data = data.without_test()
         supernet = Supernet(data.n_users, data.n_items, config.train.dim, space_of(config),
-                            config.train.gat_heads, config.train.gat_dropout,
+                            config.train,
                             config.search.op_weights).to(device)
         supernet.load_state_dict(state["model"])
         graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items).to(device)

@@ -6,23 +6,24 @@ from functools import partial
 
 import torch
 
-from data.sampler import BPRSampler
-from evaluation.metrics import RankingEvaluator, score_test
-from ops import make_op
-from runtime import checkpoint, distributed
-from runtime.errors import ConfigError
-from runtime.progress import BatchProgress, format_seconds, log
-from training.fit import check_finite
-from training.losses import Loss
-from .architect import Architect
-from .derive import discretize
-from .space import space_of
-from .controller import Controller
-from .evolution import Evolution, evolve
-from .genotype import sample
-from .model import OP_WEIGHTS, ArchWeights, Supernet
-from .oneshot import OneShot
-from .tensorboard import SearchLogger
+from recnas.data.sampler import BPRSampler
+from recnas.evaluation.metrics import RankingEvaluator, score_test
+from recnas.ops import make_op
+from recnas.runtime import checkpoint, distributed
+from recnas.runtime.errors import ConfigError
+from recnas.supernet.settings import STRATEGIES
+from recnas.runtime.progress import BatchProgress, format_seconds, log
+from recnas.training.fit import check_finite
+from recnas.models.losses import Loss
+from recnas.supernet.architect import Architect
+from recnas.supernet.derive import discretize
+from recnas.models.space import space_of
+from recnas.supernet.controller import Controller
+from recnas.supernet.evolution import Evolution, evolve
+from recnas.models.genotype import sample
+from recnas.supernet.model import OP_WEIGHTS, ArchWeights, Supernet
+from recnas.supernet.oneshot import OneShot
+from recnas.supernet.tensorboard import SearchLogger
 
 
 def gumbel_tau(search_config, epoch):
@@ -45,7 +46,7 @@ def check(config, data):
     """Refuse a search that cannot work, before anything is written."""
     Loss.of(config.train, search=True)
     for name in space_of(config).computed_ops:     # e.g. a width the GAT heads do not divide
-        make_op(name, config.train.dim, config.train.gat_heads, config.train.gat_dropout)
+        make_op(name, config.train.dim, config.train)
     if config.search.order == 2 and config.search.strategy != "darts":
         raise ConfigError("--order 2 needs --strategy darts (sampled architectures have no "
                           "unrolled gradient)")
@@ -95,8 +96,8 @@ def search(config, data, graph, run_dir, device):
     s, train = config.search, config.train
     space = space_of(config)
     torch.manual_seed(config.seed)
-    model = Supernet(data.n_users, data.n_items, train.dim, space, train.gat_heads,
-                     train.gat_dropout, s.op_weights).to(device)
+    model = Supernet(data.n_users, data.n_items, train.dim, space, train,
+                     s.op_weights).to(device)
     weight_optimizer = torch.optim.Adam(model.weight_parameters(), lr=train.lr, fused=True)
     architect = Architect(model, None, s.arch_lr, (0.5, 0.999), s.arch_weight_decay, s.order,
                           s.unrolled_lr or train.lr)
@@ -289,8 +290,6 @@ def _finish(model, evaluate, data, config, device, logger, history, evolution=No
             "alpha": model.alphas().softmax().to_record(model.space),
             "evolution": None if evolution is None else _evolution_record(evolution)}
 
-
-STRATEGIES = ("darts", "gdas", "evolution", "reinforce")
 
 
 def _train_controller(controller, one_shot, config, logger, epoch):

@@ -1,7 +1,7 @@
 """TensorBoard views of a search: alpha per edge and op, entropies, an alpha heat map per epoch."""
 import numpy as np
 
-from runtime.distributed import summary_writer
+from recnas.runtime.distributed import summary_writer
 
 # A few stops of the viridis colour map; values in [0, 1] are interpolated between them.
 _VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],

@@ -1,6 +1,2 @@
-"""pytest set-up: the repository root on the import path, so tests import the packages as the
-command lines do."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+"""pytest set-up: nothing to set up. The tests import the installed ``recnas`` package
+(`pip install -e .`), as a user's code would; no path is inserted."""

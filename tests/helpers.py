@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from data.graph import BipartiteGraph
+from recnas.data.graph import BipartiteGraph
 
 N_USERS, N_ITEMS = 7, 6
 
@@ -31,7 +31,7 @@ def small_dataset(path, n_users=40, n_items=30, seed=0):
 def poison_loss(monkeypatch, after):
     """Make every training loss (whichever --loss) NaN from its call number ``after()`` + 1 on;
     returns the dict whose "n" counts the calls."""
-    from training.losses import Loss
+    from recnas.models.losses import Loss
     real, calls = Loss.__call__, {"n": 0}
 
     def poisoned(self, *args):
@@ -51,7 +51,7 @@ def kill_after_save(monkeypatch, when):
     """Make checkpoint writes (runtime.checkpoint.save, which every job calls) raise Killed
     right after the first write whose state satisfies ``when(state)``; returns a function that
     restores the real writes. ``monkeypatch``: pytest's fixture, or a pytest.MonkeyPatch()."""
-    from runtime import checkpoint
+    from recnas.runtime import checkpoint
     real_save = checkpoint.save
 
     def save_then_die(run_dir, kind, **state):

@@ -133,7 +133,7 @@ def test_then_retrain_runs_the_whole_chain_and_can_be_run_again(tmp_path):
 
 
 def test_threads_and_busy_cores():
-    from runtime.progress import busy_cores, set_threads
+    from recnas.runtime.progress import busy_cores, set_threads
     before = torch.get_num_threads()
     try:
         assert set_threads(1) == 1 and torch.get_num_threads() == 1

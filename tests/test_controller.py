@@ -5,11 +5,11 @@ one and ends in a genotype.json that train.py takes."""
 import pytest
 import torch
 
-from runtime.config import RunConfig
-from runtime.jobs import run
-from supernet.controller import Controller
-from supernet.derive import derive
-from supernet.space import SearchSpace
+from recnas.app.config import RunConfig
+from recnas.app.jobs import run
+from recnas.supernet.controller import Controller
+from recnas.supernet.derive import derive
+from recnas.models.space import SearchSpace
 
 from helpers import Killed, kill_after_save, small_dataset
 from test_evolution import choices, planted_fitness

@@ -4,9 +4,9 @@ varying order; the code gathers with ``index_select`` instead)."""
 import numpy as np
 import torch
 
-from data.graph import BipartiteGraph
-from ops import make_op
-from training.losses import Loss
+from recnas.data.graph import BipartiteGraph
+from recnas.ops import make_op
+from recnas.models.losses import Loss
 
 
 def gradients(fn, params, repeat=6):

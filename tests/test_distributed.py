@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-import supernet.search as search_module
-from runtime import distributed
-from runtime.checkpoint import CheckpointError
-from runtime.config import RunConfig
-from runtime.errors import ConfigError
-from runtime.jobs import run
-from supernet.derive import derive
+import recnas.supernet.search as search_module
+from recnas.runtime import distributed
+from recnas.runtime.checkpoint import CheckpointError
+from recnas.app.config import RunConfig
+from recnas.runtime.errors import ConfigError
+from recnas.app.jobs import run
+from recnas.supernet.derive import derive
 
 from helpers import kill_after_save, small_dataset
 

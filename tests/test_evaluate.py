@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.metrics import RankingEvaluator
+from recnas.evaluation.metrics import RankingEvaluator
 
 
 def naive_metrics(scores, heldout, exclude, ks):

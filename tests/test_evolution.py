@@ -7,13 +7,13 @@ import random
 import pytest
 import torch
 
-from runtime.config import RunConfig
-from runtime.jobs import run
-from supernet.derive import derive
-from supernet.evolution import Evolution, evolve, mutate
-from supernet.genotype import Genotype, sample
-from supernet.model import ArchWeights
-from supernet.space import SearchSpace
+from recnas.app.config import RunConfig
+from recnas.app.jobs import run
+from recnas.supernet.derive import derive
+from recnas.supernet.evolution import Evolution, evolve, mutate
+from recnas.models.genotype import Genotype, sample
+from recnas.supernet.model import ArchWeights
+from recnas.models.space import SearchSpace
 
 from helpers import Killed, kill_after_save, small_dataset
 

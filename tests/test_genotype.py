@@ -5,15 +5,15 @@ import random
 import pytest
 import torch
 
-from data.interactions import load_interactions
-from runtime.config import RunConfig
-from supernet.derive import discretize
-from supernet.genotype import BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, sample
-from supernet.model import ArchWeights, Supernet
-from runtime.errors import TrainingDiverged
-from supernet.space import SearchSpace
-from training.net import StandaloneNet
-from runtime.jobs import run
+from recnas.data.interactions import load_interactions
+from recnas.app.config import RunConfig
+from recnas.supernet.derive import discretize
+from recnas.models.genotype import BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, sample
+from recnas.supernet.model import ArchWeights, Supernet
+from recnas.runtime.errors import TrainingDiverged
+from recnas.models.space import SearchSpace
+from recnas.models.net import StandaloneNet
+from recnas.app.jobs import run
 
 from helpers import (N_ITEMS, N_USERS, Killed, kill_after_save, poison_loss, small_dataset,
                      tiny_graph)
@@ -316,7 +316,7 @@ def test_bad_hyperparameters_fail_clearly(tmp_path, hyperparameters, message):
 
 
 def _config_of(argv):
-    import train
+    import recnas.train as train
     parser = train.build_parser()
     return train.config_from_args(parser.parse_args(argv), parser.given(argv))
 

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from data.graph import BipartiteGraph
+from recnas.data.graph import BipartiteGraph
 
 
 def random_graph(n_users=7, n_items=6, density=0.4, seed=0):

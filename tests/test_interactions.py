@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from runtime.errors import DataError
-from data.interactions import DataConfig, load_interactions, split_per_user
+from recnas.runtime.errors import DataError
+from recnas.data.interactions import DataConfig, load_interactions, split_per_user
 
 
 def write(path, text):

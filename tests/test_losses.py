@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from data.sampler import BPRSampler
-from runtime.config import RunConfig
-from runtime.errors import ConfigError
-from training.losses import Loss
+from recnas.data.sampler import BPRSampler
+from recnas.app.config import RunConfig
+from recnas.runtime.errors import ConfigError
+from recnas.models.losses import Loss
 
 ROOT = Path(__file__).resolve().parent.parent
 N_USERS, N_ITEMS, DIM = 5, 9, 4
@@ -145,7 +145,7 @@ def test_shared_negatives_cover_the_epoch_and_repeat_with_the_seed():
 
 
 def test_fused_sampled_softmax_equals_autograd_in_any_chunking():
-    from training.losses import sampled_softmax
+    from recnas.models.losses import sampled_softmax
     g = torch.Generator().manual_seed(1)
     u, pos, neg = (torch.randn(n, 6, dtype=torch.float64, generator=g, requires_grad=True)
                    for n in (10, 10, 7))
@@ -164,7 +164,7 @@ def test_fused_sampled_softmax_equals_autograd_in_any_chunking():
 
 
 def test_hits_are_every_matching_pair():
-    from training.losses import hits
+    from recnas.models.losses import hits
     positive_ids = torch.tensor([3, 1, 3, 7, 0])
     negative_ids = torch.tensor([3, 5, 3, 0, 9])
     rows, cols = hits(positive_ids, negative_ids)
@@ -173,7 +173,7 @@ def test_hits_are_every_matching_pair():
 
 
 def test_fused_ccl_equals_autograd_in_any_chunking():
-    from training.losses import cosine_contrastive
+    from recnas.models.losses import cosine_contrastive
     g = torch.Generator().manual_seed(2)
     u, pos, neg = (torch.randn(n, 6, dtype=torch.float64, generator=g, requires_grad=True)
                    for n in (10, 10, 7))

@@ -11,19 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-import train
-from evaluation.metrics import RankingEvaluator, score_test
-from runtime import checkpoint
-from runtime.config import RunConfig
-from runtime.errors import ConfigError, UserError, exit_status
-from runtime.jobs import run
-from supernet.derive import derive
-from supernet.genotype import GenotypeError
-from supernet.model import Supernet
-from supernet.space import SearchSpace
-from supernet.search import gumbel_tau
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
+import recnas.train as train
+from recnas.evaluation.metrics import RankingEvaluator, score_test
+from recnas.runtime import checkpoint
+from recnas.app.config import RunConfig
+from recnas.runtime.errors import ConfigError, UserError, exit_status
+from recnas.app.jobs import run
+from recnas.supernet.derive import derive
+from recnas.models.genotype import GenotypeError
+from recnas.supernet.model import Supernet
+from recnas.models.space import SearchSpace
+from recnas.supernet.search import gumbel_tau
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import load_interactions
 
 from helpers import small_dataset
 

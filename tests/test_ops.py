@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from data.graph import BipartiteGraph
-from ops import ACTIVATIONS, OPS, make_activation, make_op
+from recnas.data.graph import BipartiteGraph
+from recnas.ops import ACTIVATIONS, OPS, make_activation, make_op
 
 N_USERS, N_ITEMS, DIM = 6, 5, 8
 
@@ -86,7 +86,7 @@ def test_shared_propagation_gives_the_same_output(name):
     op = build(name)
     if op.adjacency is None:
         pytest.skip("gat reads no shared adjacency")
-    from ops import propagate
+    from recnas.ops import propagate
     torch.testing.assert_close(op(x, graph, propagate(graph, op.adjacency, x)), op(x, graph))
 
 
@@ -154,8 +154,8 @@ def test_gat_dropout_only_in_training():
 def test_message_dropout_zeroes_a_share_of_each_propagated_node_only_in_training():
     """One node, identity(lightgcn@0), out last: the output is A·E with a share p of its entries
     zeroed and the rest scaled by 1 / (1 - p) in training, and exactly A·E in evaluation."""
-    from supernet.genotype import Genotype, NodeChoice
-    from training.net import StandaloneNet
+    from recnas.models.genotype import Genotype, NodeChoice
+    from recnas.models.net import StandaloneNet
     pairs, graph, _ = setup()
     genotype = Genotype([NodeChoice([[0, "lightgcn"]], "identity")], "last", 256)
     net = StandaloneNet(N_USERS, N_ITEMS, genotype, dropout=0.25).double()

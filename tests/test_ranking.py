@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.correlation import average_ranks, bootstrap_interval, kendall_tau, spearman_rho
-from runtime.config import RunConfig
-from runtime.jobs import run
-from supernet.derive import derive, discretize, discretize_by_perturbation
-from supernet.genotype import Genotype, NodeChoice, sample
-from supernet.model import ArchWeights, Supernet
-from supernet.oneshot import OneShot
-from supernet.space import SearchSpace
-from training.net import StandaloneNet
+from recnas.evaluation.correlation import average_ranks, bootstrap_interval, kendall_tau, spearman_rho
+from recnas.app.config import RunConfig
+from recnas.app.jobs import run
+from recnas.supernet.derive import derive, discretize, discretize_by_perturbation
+from recnas.models.genotype import Genotype, NodeChoice, sample
+from recnas.supernet.model import ArchWeights, Supernet
+from recnas.supernet.oneshot import OneShot
+from recnas.models.space import SearchSpace
+from recnas.models.net import StandaloneNet
 
 from helpers import N_ITEMS, N_USERS, small_dataset, tiny_graph
 
@@ -96,7 +96,7 @@ def test_of_genotype_is_one_hot_on_the_chosen_edges():
 
 
 def test_alternatives_differ_in_one_choice_and_follow_alpha():
-    from supernet.derive import alternatives, discretize
+    from recnas.supernet.derive import alternatives, discretize
     space = SearchSpace(n_nodes=2)
     torch.manual_seed(0)
     alphas = ArchWeights(torch.randn(len(space.edges), len(space.ops)),

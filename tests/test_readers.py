@@ -4,9 +4,9 @@ import gzip
 import numpy as np
 import pytest
 
-from runtime.errors import DataError
-from data.interactions import DataConfig, load_interactions
-from data.readers import detect_format, read_table
+from recnas.runtime.errors import DataError
+from recnas.data.interactions import DataConfig, load_interactions
+from recnas.data.readers import detect_format, read_table
 
 
 def write(path, text):

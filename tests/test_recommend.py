@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from runtime.errors import DataError
-from runtime.config import RunConfig
-from evaluation.serving import recommend
-from runtime.jobs import run
+from recnas.runtime.errors import DataError
+from recnas.app.config import RunConfig
+from recnas.evaluation.serving import recommend
+from recnas.app.jobs import run
 
 ROOT = Path(__file__).resolve().parent.parent
 

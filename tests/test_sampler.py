@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.sampler import BPRSampler
+from recnas.data.sampler import BPRSampler
 
 
 @pytest.mark.parametrize("bitmap_max_bytes", [1 << 30, 0])   # bitmap, sorted keys

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from runtime.config import RunConfig
-from runtime.errors import ConfigError, TrainingDiverged
-from runtime.jobs import run
+from recnas.app.config import RunConfig
+from recnas.runtime.errors import ConfigError, TrainingDiverged
+from recnas.app.jobs import run
 
 from helpers import Killed, kill_after_save, poison_loss, small_dataset
 

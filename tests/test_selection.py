@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from training.selection import candidate_epochs, halving_rounds, successive_halving
+from recnas.training.selection import candidate_epochs, halving_rounds, successive_halving
 
 
 def planted(final_scores, slow=()):
@@ -169,9 +169,9 @@ def test_bad_settings_are_refused(bad):
 # --- the selection stage on real (tiny) trainings -----------------------------------------------
 
 def _tiny(tmp_path):
-    from data.graph import BipartiteGraph
-    from data.interactions import load_interactions
-    from runtime.config import RunConfig
+    from recnas.data.graph import BipartiteGraph
+    from recnas.data.interactions import load_interactions
+    from recnas.app.config import RunConfig
     from helpers import small_dataset
     config = RunConfig.from_flat("retrain", dataset=str(small_dataset(tmp_path / "r.txt")),
                                  device="cpu", dim=8, batch_size=64, patience=100, topk=[5])
@@ -181,8 +181,8 @@ def _tiny(tmp_path):
 
 
 def test_selection_drops_a_candidate_that_cannot_learn_and_refuses_the_test_split(tmp_path):
-    from supernet.genotype import builtin
-    from training.selection import select
+    from recnas.models.genotype import builtin
+    from recnas.training.selection import select
     config, data, graph = _tiny(tmp_path)
     frozen = builtin("mf", 8)
     frozen.hyperparameters = {"lr": 1e-12}              # stays at its random initialization
@@ -199,8 +199,8 @@ def test_selection_drops_a_candidate_that_cannot_learn_and_refuses_the_test_spli
 
 def test_survivors_continue_where_they_stopped(tmp_path):
     """A candidate trained to 2 then to 6 epochs in the stage equals one trained to 6 at once."""
-    from supernet.genotype import builtin
-    from training.selection import select
+    from recnas.models.genotype import builtin
+    from recnas.training.selection import select
     config, data, graph = _tiny(tmp_path)
     genotypes = [builtin(name, 8) for name in ("lightgcn", "mf", "gcn", "sage")]
     staged = select(genotypes, data.without_test(), graph, config, "cpu", first_epochs=2,
@@ -221,9 +221,9 @@ def test_a_selection_cut_off_continues_where_it_stopped(tmp_path, monkeypatch):
     over the same directory, the selection replays the finished trainings, continues the cut
     candidate from its last save and ends as a straight run: same rounds, scores, histories and
     winner's state, and only the 6 epochs done before the kill are not trained again."""
-    from supernet.genotype import builtin
-    import training.fit as fit_module
-    from training.selection import SelectionStoreError, select
+    from recnas.models.genotype import builtin
+    import recnas.training.fit as fit_module
+    from recnas.training.selection import SelectionStoreError, select
     config, data, graph = _tiny(tmp_path)
     config.retrain.checkpoint_seconds = 0.0                  # fit saves after every epoch
     genotypes = [builtin(name, 8) for name in ("lightgcn", "mf", "gcn", "sage")]
@@ -269,10 +269,10 @@ def test_a_selection_cut_off_continues_where_it_stopped(tmp_path, monkeypatch):
 
 def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path, monkeypatch):
     import json
-    import train
+    import recnas.train as train
     from helpers import small_dataset
-    from runtime import pipeline
-    from supernet.genotype import Genotype
+    from recnas.runtime import pipeline
+    from recnas.models.genotype import Genotype
     seen = []
     real_select = pipeline.selection.select
 
@@ -281,7 +281,7 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
         return real_select(genotypes, data, *args, **kwargs)
 
     monkeypatch.setattr(pipeline.selection, "select", spying_select)
-    from training import retrain
+    from recnas.training import retrain
     resumed_at, real_fit = [], retrain.fit
 
     def spying_fit(*args, resume=None, **kwargs):
@@ -366,9 +366,9 @@ def test_then_select_cut_off_in_its_selection_resumes_to_the_same_end(tmp_path, 
     """`train.py --then-select` killed as the settings stage starts its third training, then
     `--resume RUN_DIR`: the searches are done, the cells stage is replayed, the settings stage
     continues, and the winner, its retraining and test equal those of a run never cut off."""
-    import train
+    import recnas.train as train
     from helpers import small_dataset
-    from training import selection
+    from recnas.training import selection
     dataset = str(small_dataset(tmp_path / "inter.txt"))
     flags = lambda out: ["--dataset", dataset, "--then-select", "--alternatives", "1",
                          "--settings-samples", "2", "--first-epochs", "1",

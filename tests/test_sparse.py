@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-import data.sparse as sparse
-from data.graph import BipartiteGraph
-from ops import make_op
-from runtime.config import RunConfig
-from runtime.jobs import run
+import recnas.data.sparse as sparse
+from recnas.data.graph import BipartiteGraph
+from recnas.ops import make_op
+from recnas.app.config import RunConfig
+from recnas.app.jobs import run
 
 from helpers import small_dataset, tiny_pairs
 

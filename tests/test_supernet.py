@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from supernet.architect import Architect
-from supernet.derive import discretize
-from training.losses import Loss
-from ops import mix
-from supernet.model import ArchWeights, Supernet
-from supernet.space import SearchSpace
+from recnas.supernet.architect import Architect
+from recnas.supernet.derive import discretize
+from recnas.models.losses import Loss
+from recnas.ops import mix
+from recnas.supernet.model import ArchWeights, Supernet
+from recnas.models.space import SearchSpace
 
 from helpers import N_ITEMS, N_USERS, tiny_graph, tiny_pairs
 

@@ -9,11 +9,11 @@ from typing import Optional
 
 import torch
 
-from data.sampler import BPRSampler
-from runtime import checkpoint, distributed
-from runtime.errors import TrainingDiverged
-from runtime.progress import BatchProgress, format_seconds, log
-from .losses import Loss
+from recnas.data.sampler import BPRSampler
+from recnas.runtime import checkpoint, distributed
+from recnas.runtime.errors import TrainingDiverged
+from recnas.runtime.progress import BatchProgress, format_seconds, log
+from recnas.models.losses import Loss
 
 
 @dataclass

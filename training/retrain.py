@@ -1,24 +1,49 @@
 """Retraining a genotype standalone: select the epoch on validation (early stopping), optionally
 refit on train + validation for that many epochs, score test once, save the serving bundle."""
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 import torch
 
-from data.graph import BipartiteGraph
-from evaluation.metrics import RankingEvaluator, score_test
-from evaluation.serving import save_bundle
-from ops import make_op
-from runtime import checkpoint, distributed
-from runtime.errors import ConfigError
-from runtime.progress import log
-from supernet.genotype import GenotypeError, resolve
-from .fit import fit
-from .losses import Loss
-from .net import StandaloneNet
+from recnas.data.graph import BipartiteGraph
+from recnas.evaluation.metrics import RankingEvaluator, score_test
+from recnas.evaluation.serving import save_bundle
+from recnas.ops import make_op
+from recnas.runtime import checkpoint, distributed
+from recnas.runtime.errors import ConfigError
+from recnas.runtime.options import option
+from recnas.runtime.progress import log
+from recnas.models.genotype import GenotypeError, resolve
+from recnas.training.fit import fit
+from recnas.models.losses import Loss
+from recnas.models.net import StandaloneNet
+
+
+@dataclass
+class RetrainConfig:
+    """Standalone training of a genotype (train.py --genotype); also each random-search trial."""
+    genotype: Optional[str] = option(
+        None, "retrain this architecture standalone: a genotype.json from derive.py or a "
+              "built-in: lightgcn, gcn, sage, gat, mf; a file's width and hyper-parameters apply "
+              "where no flag sets them", metavar="FILE|NAME", default_help="search")
+    epochs: int = option(200, "training epochs", cli=False)   # the flag --epochs is the mode's
+    eval_every: int = option(1, "epochs between validation evaluations")
+    patience: int = option(10, "evaluations without a better val recall before early stopping")
+    refit: bool = option(False, "after early stopping, retrain on train + val for the chosen "
+                                "epochs")
+    checkpoint_seconds: float = option(60.0, "retraining: least seconds between checkpoints; a "
+                                             "search saves every epoch")
+    time_limit: Optional[float] = option(
+        None, "retraining: stop selecting the epoch after this many seconds of training and "
+              "validation; the best epoch so far is kept", metavar="SECONDS", default_help="none")
+    ignore_fingerprint: bool = option(False, "retrain a genotype.json that was searched on "
+                                             "other data")
 
 
 def new_model(genotype, data, config, device):
-    return StandaloneNet(data.n_users, data.n_items, genotype, config.train.gat_heads,
-                         config.train.gat_dropout, config.train.dropout).to(device)
+    return StandaloneNet(data.n_users, data.n_items, genotype, config.train,
+                         config.train.dropout).to(device)
 
 
 def validation_evaluator(data, config, device):
@@ -72,7 +97,7 @@ def check(config, data):
     check_provenance(genotype, data, config, config.retrain.genotype)
     for node in genotype.nodes:                     # e.g. a width the GAT heads do not divide
         for _, op in node.inputs:
-            make_op(op, genotype.dim, config.train.gat_heads, config.train.gat_dropout)
+            make_op(op, genotype.dim, config.train)
     if config.retrain.refit and not len(data.val):
         raise ConfigError("--refit needs a validation split to choose the epoch "
                           "(--val-fraction is 0 or every user has too few interactions)")

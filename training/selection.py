@@ -16,12 +16,48 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
-from runtime import distributed
-from runtime.errors import UserError
-from runtime.files import save_torch, write_json
-from runtime.progress import format_seconds, log
-from .fit import fit
-from .retrain import new_model, validation_evaluator
+from recnas.runtime import distributed
+from recnas.runtime.errors import UserError
+from recnas.runtime.options import option
+from recnas.runtime.files import save_torch, write_json
+from recnas.runtime.progress import format_seconds, log
+from recnas.training.fit import fit
+from recnas.training.retrain import new_model, validation_evaluator
+
+
+@dataclass
+class SelectConfig:
+    """The selection stage after a search (train.py --then-select), in two successive halvings
+    (each trains its candidates a first round, keeps the best 1/``eta``, trains those ``eta``
+    times longer, ... up to ``max_epochs``): the cells derived by ``search_seeds`` searches, their
+    ``alternatives`` nearest cells and the built-in genotypes, with the run's training settings,
+    from ``cells_first_epochs`` down to ``finalists`` cells; then those cells, each with the
+    run's settings and ``settings_samples`` random ones, from ``first_epochs`` down to the
+    winner. A first round longer than ``max_epochs`` is cut to it.
+
+    The wall budget of both halvings: ``selection_seconds``, or else ``selection_ratio`` times
+    the searches' seconds (so it grows with the data; 0: no budget). The halvings keep their
+    rounds and shorten them to fit (``successive_halving``); a first round runs in full, past
+    the budget if it must, unless ``cut_first_round`` (benchmarks/quality.py's tuned built-ins:
+    a budget that is another job's wall time must not be overrun)."""
+    search_seeds: int = option(1, "--then-select: searches, seeds --seed, --seed + 1, ...")
+    alternatives: int = option(2, "--then-select: nearest cells of each derived cell, by α")
+    finalists: int = option(2, "--then-select: cells that go on from the selection with the "
+                               "run's settings to the selection of settings")
+    settings_samples: int = option(8, "--then-select: random training settings per finalist "
+                                      "cell, besides the run's")
+    cells_first_epochs: int = option(15, "--then-select: epochs of the first round among cells")
+    first_epochs: int = option(5, "--then-select: epochs of the first round among settings")
+    eta: int = option(3, "--then-select: each round keeps 1/eta of the candidates and trains "
+                         "them eta times longer")
+    max_epochs: int = option(45, "--then-select: epochs of the last round at most")
+    selection_seconds: Optional[float] = option(
+        None, "--then-select: wall budget of the selection; its rounds are shortened to fit",
+        default_help="--selection-ratio times the searches' seconds")
+    selection_ratio: float = option(2.5, "--then-select: without --selection-seconds, the "
+                                         "selection's budget as a multiple of the searches' "
+                                         "seconds; 0: no budget")
+    cut_first_round: bool = option(False, "budgets the first round too", cli=False)
 
 
 @dataclass

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
 
-from ops import ACTIVATIONS, AGGREGATIONS, OPS
-from runtime.errors import UserError
-from runtime.files import write_json, write_text
-from .space import SearchSpace
+from recnas.ops import ACTIVATIONS, AGGREGATIONS, OPS
+from recnas.models.losses import LOSSES
+from recnas.runtime.errors import UserError
+from recnas.runtime.files import write_json, write_text
+from recnas.models.space import SearchSpace
 
 SCHEMA, VERSION, READABLE_VERSIONS = "recnas.genotype", 2, (1, 2)
-LOSS_NAMES = ("bpr", "softmax", "ccl")   # training.losses.LOSSES, named here to keep files light
 # training settings a genotype may carry: name -> (type, check, what the check means)
 _POSITIVE, _NON_NEGATIVE = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0")
 HYPERPARAMETERS = {
     "lr": (float, *_POSITIVE), "l2": (float, *_NON_NEGATIVE), "batch_size": (int, *_POSITIVE),
-    "loss": (str, lambda v: v in LOSS_NAMES, f"one of {', '.join(LOSS_NAMES)}"),
+    "loss": (str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}"),
     "negatives": (int, *_POSITIVE), "temperature": (float, *_POSITIVE),
     "margin": (float, lambda v: True, "a number"), "negative_weight": (float, *_NON_NEGATIVE),
     "gat_dropout": (float, lambda v: 0 <= v < 1, "in [0, 1)"),

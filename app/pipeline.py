@@ -18,17 +18,17 @@ import json
 import random
 from dataclasses import replace
 
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
-from supernet.derive import alternatives, controller_of, derive
-from supernet.evolution import Evolution
-from supernet.space import space_of
-from supernet.genotype import BUILTINS, Genotype, builtin
-from supernet.model import ArchWeights
-from training import selection
-from . import checkpoint, distributed
-from .files import write_json
-from .progress import format_seconds, log
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import load_interactions
+from recnas.supernet.derive import alternatives, controller_of, derive
+from recnas.supernet.evolution import Evolution
+from recnas.models.space import space_of
+from recnas.models.genotype import BUILTINS, Genotype, builtin
+from recnas.supernet.model import ArchWeights
+from recnas.training import selection
+from recnas.runtime import checkpoint, distributed
+from recnas.runtime.files import write_json
+from recnas.runtime.progress import format_seconds, log
 
 
 def search_dirs(config, first_dir):

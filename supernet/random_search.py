@@ -8,18 +8,35 @@ is run again from its start, which gives the same result."""
 import copy
 import random
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
-from runtime import checkpoint, distributed
-from runtime.errors import ConfigError
-from runtime.progress import format_seconds, log
-from supernet.space import space_of
-from supernet.search import check as search_check
-from supernet.genotype import Genotype, sample
-from .fit import fit
-from .retrain import check_dropout, finish, new_model, validation_evaluator
-from .selection import candidate_config, with_settings
+from recnas.runtime import checkpoint, distributed
+from recnas.runtime.errors import ConfigError
+from recnas.runtime.options import option
+from recnas.runtime.progress import format_seconds, log
+from recnas.models.space import space_of
+from recnas.supernet.search import check as search_check
+from recnas.models.genotype import Genotype, sample
+from recnas.training.fit import fit
+from recnas.training.retrain import check_dropout, finish, new_model, validation_evaluator
+from recnas.training.selection import candidate_config, with_settings
+
+
+@dataclass
+class RandomSearchConfig:
+    """Random search (train.py --strategy random): trials over the search space of ``search``,
+    each trained as ``retrain`` says; with ``sample_settings`` each trial also draws its training
+    settings as the selection stage does (the joint space of --then-select)."""
+    trials: Optional[int] = option(None, "random search: architectures to try",
+                                   default_help="none")
+    budget_seconds: Optional[float] = option(None, "random search: wall-clock budget",
+                                             default_help="none")
+    sample_settings: bool = option(False, "random search: each trial also draws width, lr, L2, "
+                                          "loss, temperature and negatives (the settings "
+                                          "--then-select searches)")
 
 
 def check(config, data):

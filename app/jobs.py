@@ -6,17 +6,18 @@ from pathlib import Path
 
 import torch
 
-from data.graph import BipartiteGraph
-from data.interactions import load_interactions
-from supernet.derive import derive
-from supernet import search
-from training import random_search, retrain
-from . import checkpoint, distributed
-from .config import RunConfig
-from .errors import ConfigError
-from .files import write_json
-from .pipeline import search_select_retrain
-from .progress import log
+from recnas.data.graph import BipartiteGraph
+from recnas.data.interactions import load_interactions
+from recnas.supernet.derive import derive
+from recnas.supernet import search
+from recnas.supernet import random_search
+from recnas.training import retrain
+from recnas.runtime import checkpoint, distributed
+from recnas.app.config import RunConfig
+from recnas.runtime.errors import ConfigError
+from recnas.runtime.files import write_json
+from recnas.app.pipeline import search_select_retrain
+from recnas.runtime.progress import log
 
 JOBS = {"search": (search.check, search.search), "retrain": (retrain.check, retrain.retrain),
         "random_search": (random_search.check, random_search.random_search)}

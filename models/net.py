@@ -2,8 +2,8 @@
 import torch
 import torch.nn as nn
 
-from ops import LayerAggregation, make_activation, make_op
-from supernet.genotype import Genotype
+from recnas.ops import LayerAggregation, make_activation, make_op
+from recnas.models.genotype import Genotype
 
 
 class StandaloneNet(nn.Module):
@@ -11,14 +11,14 @@ class StandaloneNet(nn.Module):
     output = aggregation(h_0 .. h_K). Shapes: -> (N, d), users first. ``dropout``: message
     dropout (NGCF's) on h_1 .. h_K in training."""
 
-    def __init__(self, n_users, n_items, genotype: Genotype, gat_heads=4, gat_dropout=0.0,
+    def __init__(self, n_users, n_items, genotype: Genotype, op_options=None,
                  dropout=0.0):
         super().__init__()
         self.n_users, self.n_items, self.genotype = n_users, n_items, genotype
         dim = genotype.dim
         self.embedding = nn.Parameter(torch.empty(n_users + n_items, dim))
         self.node_inputs = nn.ModuleList(
-            nn.ModuleList(make_op(op, dim, gat_heads, gat_dropout) for _, op in node.inputs)
+            nn.ModuleList(make_op(op, dim, op_options) for _, op in node.inputs)
             for node in genotype.nodes)
         self.activations = nn.ModuleList(make_activation(n.activation) for n in genotype.nodes)
         self.aggregation = LayerAggregation(genotype.aggregation, len(genotype.nodes) + 1, dim)

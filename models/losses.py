@@ -17,13 +17,13 @@ fixed order, where the backward of ``x[idx]`` on the CPU accumulates them in par
 order that changes from run to run.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from runtime.errors import ConfigError
-
-LOSSES = ("bpr", "softmax", "ccl")
+from recnas.runtime.errors import ConfigError
+from recnas.runtime.options import option
 
 
 def bpr(u, pos, neg):
@@ -134,17 +134,49 @@ def cosine_contrastive(u, pos, neg, positive_ids, negative_ids, margin, negative
     return (1 - (u * pos).sum(1) + negative_weight * hinge / len(neg)).mean()
 
 
+def _bpr_term(loss, u, pos, neg, positive_ids, negative_ids):
+    return bpr(u, pos, neg)
+
+
+def _softmax_term(loss, u, pos, neg, positive_ids, negative_ids):
+    return sampled_softmax(u, pos, neg, positive_ids, negative_ids, loss.temperature)
+
+
+def _ccl_term(loss, u, pos, neg, positive_ids, negative_ids):
+    return cosine_contrastive(u, pos, neg, positive_ids, negative_ids, loss.margin,
+                              loss.negative_weight)
+
+
+# the losses by name: (the main term of a batch, whether its negatives are shared by the batch).
+# A new loss is a function here and its options in LossOptions.
+LOSSES = {"bpr": (_bpr_term, False), "softmax": (_softmax_term, True), "ccl": (_ccl_term, True)}
+
+
+@dataclass
+class LossOptions:
+    """The loss and its options (training settings; flags --loss, --negatives, ...)."""
+    loss: Optional[str] = option(
+        None, "softmax: sampled softmax over --negatives shared negatives; bpr: one negative "
+              "per positive (LightGCN's loss); ccl: SimpleX's cosine contrastive loss",
+        choices=tuple(LOSSES), default_help="softmax to retrain, bpr to search, each chosen on "
+                                            "validation on ml-100k and Gowalla; see the README")
+    negatives: int = option(1024, "softmax / ccl: uniform negatives shared by each batch")
+    temperature: float = option(1.0, "softmax: logits are scores / temperature")
+    margin: float = option(0.5, "ccl: cosine margin below which negatives cost nothing")
+    negative_weight: float = option(1.0, "ccl: weight of the negatives' term")
+
+
 @dataclass
 class Loss:
     """A training loss with its settings; called on a batch from ``BPRSampler.batches(...,
-    shared_negatives=loss.shared_negatives)`` (``loss.on(reps, embedding, batch, n_users)``). ``Loss.of(config.train)`` is how runs build it
-    (the command line's defaults are runtime.config.TrainConfig's)."""
+    shared_negatives=loss.shared_negatives)`` (``loss.on(reps, embedding, batch, n_users)``).
+    ``Loss.of(config.train)`` is how runs build it (the defaults are ``LossOptions``')."""
     name: str
     l2: float = 1e-4
-    negatives: int = 1024          # shared negatives per batch (softmax, ccl)
-    temperature: float = 1.0       # softmax
-    margin: float = 0.5            # ccl
-    negative_weight: float = 1.0   # ccl
+    negatives: int = LossOptions.negatives
+    temperature: float = LossOptions.temperature
+    margin: float = LossOptions.margin
+    negative_weight: float = LossOptions.negative_weight
 
     def __post_init__(self):
         if self.name not in LOSSES:
@@ -166,7 +198,7 @@ class Loss:
     @property
     def shared_negatives(self):
         """M for the sampler: 0 (one negative per row) for BPR."""
-        return 0 if self.name == "bpr" else self.negatives
+        return self.negatives if LOSSES[self.name][1] else 0
 
     def __call__(self, representations, embedding, users, positives, negatives, n_users,
                  batch_rows=None):
@@ -182,13 +214,7 @@ class Loss:
             return zero, zero
         positives, negatives = positives + n_users, negatives + n_users
         u, pos, neg = (representations.index_select(0, i) for i in (users, positives, negatives))
-        if self.name == "bpr":
-            main = bpr(u, pos, neg)
-        elif self.name == "softmax":
-            main = sampled_softmax(u, pos, neg, positives, negatives, self.temperature)
-        else:
-            main = cosine_contrastive(u, pos, neg, positives, negatives, self.margin,
-                                      self.negative_weight)
+        main = LOSSES[self.name][0](self, u, pos, neg, positives, negatives)
         e_u, e_p, e_n = (embedding.index_select(0, i) for i in (users, positives, negatives))
         negatives_l2 = e_n.pow(2).sum()
         if self.shared_negatives and batch_rows is not None and batch_rows != len(users):

@@ -1,8 +1,8 @@
 """What the search chooses from: the cell DAG, the candidate ops, activations, layer aggregations."""
 from dataclasses import dataclass
 
-from ops import ACTIVATIONS, AGGREGATIONS, CANDIDATES, NO_EDGE
-from runtime.errors import ConfigError
+from recnas.ops import ACTIVATIONS, AGGREGATIONS, CANDIDATES, NO_EDGE
+from recnas.runtime.errors import ConfigError
 
 
 @dataclass(frozen=True)
