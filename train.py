@@ -1,6 +1,7 @@
 """recnas command line: `python train.py --help` (installed: `recnas-train`, `recnas train`).
 Searches, or retrains a genotype with --genotype; its flags are the config's fields."""
 import json
+from dataclasses import fields
 import logging
 import sys
 from pathlib import Path
@@ -41,6 +42,9 @@ def build_parser():
 
 # the flags that are not config fields: what to run, not how
 COMMAND_ONLY = ("config", "resume", "epochs", "threads")
+# config fields without a flag that a config file may still set (a run's config.json has them)
+SETTABLE_ONLY_BY_FILE = {f.name for section, _ in SECTIONS.values() for f in fields(section)
+                         if not f.metadata.get("cli", True) and f.name != "epochs"}
 
 
 def config_from_args(args, given=frozenset(), parser=None):
@@ -90,6 +94,9 @@ def config_file_values(path, parser):
     values = {}
     for name, value in raw.items():
         action = actions.get(name)
+        if action is None and name in SETTABLE_ONLY_BY_FILE:   # e.g. select.cut_first_round
+            values[name] = value
+            continue
         if action is None or name in ("config", "resume", "threads", "help"):
             raise DataError(path, f"unknown setting {name!r} (settings are the flags' names, "
                                   "see --help)")

@@ -5,6 +5,7 @@ import random
 import pytest
 import torch
 
+from recnas.ops.gat import GATOptions
 from recnas.data.interactions import load_interactions
 from recnas.app.config import RunConfig
 from recnas.supernet.derive import discretize
@@ -107,8 +108,8 @@ def test_standalone_equals_supernet_with_matching_one_hot_alpha(seed):
     space = SearchSpace(n_nodes=3)
     genotype = sample(space, 8, random.Random(seed), inputs_per_node=1 + seed % 2)
     torch.manual_seed(seed)
-    supernet = Supernet(N_USERS, N_ITEMS, 8, space, gat_heads=2).double()
-    standalone = StandaloneNet(N_USERS, N_ITEMS, genotype, gat_heads=2).double()
+    supernet = Supernet(N_USERS, N_ITEMS, 8, space, GATOptions(gat_heads=2)).double()
+    standalone = StandaloneNet(N_USERS, N_ITEMS, genotype, GATOptions(gat_heads=2)).double()
     # give every kept edge the supernet's weights of that op at that source node
     with torch.no_grad():
         standalone.embedding.copy_(supernet.embedding)

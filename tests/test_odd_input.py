@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import recnas.train as train
+from recnas.ops.gat import GATOptions
 from recnas.evaluation.metrics import RankingEvaluator, score_test
 from recnas.runtime import checkpoint
 from recnas.app.config import RunConfig
@@ -122,7 +123,7 @@ def test_search_scores_test_only_users_by_popularity(tmp_path):
                                   gat_heads=2, format="rows")
     results = run(config_)
     data = load_interactions(config_.data, config_.seed)
-    model = Supernet(data.n_users, data.n_items, 8, SearchSpace(n_nodes=2), gat_heads=2)
+    model = Supernet(data.n_users, data.n_items, 8, SearchSpace(n_nodes=2), GATOptions(gat_heads=2))
     model.load_state_dict(checkpoint.load(tmp_path / "run", "search")["model"])
     model.eval()
     graph = BipartiteGraph.from_pairs(data.train, data.n_users, data.n_items)

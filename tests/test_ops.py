@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from recnas.ops.gat import GATOptions
 from recnas.data.graph import BipartiteGraph
 from recnas.ops import ACTIVATIONS, OPS, make_activation, make_op
 
@@ -144,7 +145,7 @@ def test_gat_attention_sums_to_one_per_node():
 
 def test_gat_dropout_only_in_training():
     _, graph, x = setup()
-    op = make_op("gat", DIM, gat_dropout=0.5).double()
+    op = make_op("gat", DIM, GATOptions(gat_dropout=0.5)).double()
     op.eval()
     torch.testing.assert_close(op(x, graph), op(x, graph))
     op.train()

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import recnas.data.sparse as sparse
+from recnas.ops.gat import GATOptions
 from recnas.data.graph import BipartiteGraph
 from recnas.ops import make_op
 from recnas.app.config import RunConfig
@@ -72,7 +73,7 @@ def test_extensions_and_pure_torch_agree(monkeypatch):
 @needs_extensions
 def test_gat_is_the_same_on_both_paths(monkeypatch):
     torch.manual_seed(0)
-    op = make_op("gat", 8, gat_heads=2).double()
+    op = make_op("gat", 8, GATOptions(gat_heads=2)).double()
     x = torch.randn(13, 8, dtype=torch.float64, requires_grad=True)
 
     def forward_backward():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from recnas.ops.gat import GATOptions
 from recnas.supernet.architect import Architect
 from recnas.supernet.derive import discretize
 from recnas.models.losses import Loss
@@ -64,7 +65,7 @@ def test_mixed_supernet_matches_a_naive_loop_over_edges_and_ops(op_weights):
     torch.manual_seed(0)
     graph = tiny_graph()
     space = SearchSpace(n_nodes=3)
-    model = Supernet(N_USERS, N_ITEMS, dim=8, space=space, gat_heads=2,
+    model = Supernet(N_USERS, N_ITEMS, dim=8, space=space, op_options=GATOptions(gat_heads=2),
                      op_weights=op_weights).double()
     with torch.no_grad():
         for alpha in model.arch_parameters():
@@ -147,7 +148,7 @@ def test_second_order_hypergradient_matches_brute_force():
     torch.manual_seed(0)
     pairs, graph = tiny_pairs(), tiny_graph()
     space = SearchSpace(n_nodes=2)
-    model = Supernet(N_USERS, N_ITEMS, dim=4, space=space, gat_heads=2).double()
+    model = Supernet(N_USERS, N_ITEMS, dim=4, space=space, op_options=GATOptions(gat_heads=2)).double()
     with torch.no_grad():           # away from the uniform point, so alpha gradients are large
         for alpha in model.arch_parameters():
             alpha.normal_(std=0.5)
