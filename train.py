@@ -14,7 +14,8 @@ from recnas.runtime.cli import ArgumentParser
 from recnas.runtime.errors import DataError, exit_status
 from recnas.runtime.options import add_options, flatten, read_config_file
 from recnas.runtime.progress import set_threads, setup_logging
-from recnas.supernet.settings import SearchConfig
+from recnas.supernet.settings import STRATEGY_OPTIONS, SearchConfig
+from recnas.supernet.strategies import STRATEGIES
 from recnas.training.retrain import RetrainConfig
 
 def build_parser():
@@ -36,7 +37,12 @@ def build_parser():
                    help=f"0 evaluates the untrained model (default: {SearchConfig.epochs} for a "
                         f"search, {RetrainConfig.epochs} for retraining and random-search trials)")
     for section, title in SECTIONS.values():
-        add_options(p.add_argument_group(title), section)
+        add_options(p.add_argument_group(title), section, skip=STRATEGY_OPTIONS)
+        if section is SearchConfig:       # each strategy's own options, in a group of its own
+            for strategy in STRATEGIES.values():
+                if strategy.one_shot and strategy.Options is not None:
+                    add_options(p.add_argument_group(f"search, {strategy.Options.__doc__}"),
+                                strategy.Options)
     return p
 
 
@@ -74,7 +80,7 @@ def config_from_args(args, given=frozenset(), parser=None):
         for name in ("dim", *HYPERPARAMETERS):
             if name not in given:
                 values.pop(name)
-    elif values["strategy"] == "random":
+    elif not STRATEGIES[values["strategy"]].one_shot:          # random search: its own job
         mode = "random_search"
         values.pop("strategy")
     else:

@@ -14,7 +14,7 @@ from recnas.models.genotype import BUILTINS, Genotype
 from recnas.models.settings import TrainConfig
 from recnas.runtime.errors import ConfigError
 from recnas.runtime.options import option
-from recnas.supernet.random_search import RandomSearchConfig
+from recnas.supernet.strategies.random import RandomSearchConfig
 from recnas.supernet.settings import SearchConfig
 from recnas.training.retrain import RetrainConfig
 from recnas.training.selection import SelectConfig

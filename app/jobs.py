@@ -10,7 +10,7 @@ from recnas.data.graph import BipartiteGraph
 from recnas.data.interactions import load_interactions
 from recnas.supernet.derive import derive
 from recnas.supernet import search
-from recnas.supernet import random_search
+from recnas.supernet.strategies import random as random_search
 from recnas.training import retrain
 from recnas.runtime import checkpoint, distributed
 from recnas.app.config import RunConfig

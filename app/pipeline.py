@@ -20,11 +20,10 @@ from dataclasses import replace
 
 from recnas.data.graph import BipartiteGraph
 from recnas.data.interactions import load_interactions
-from recnas.supernet.derive import alternatives, controller_of, derive
-from recnas.supernet.evolution import Evolution
-from recnas.models.space import space_of
 from recnas.models.genotype import BUILTINS, Genotype, builtin
-from recnas.supernet.model import ArchWeights
+from recnas.models.space import space_of
+from recnas.supernet.derive import derive
+from recnas.supernet.strategies import of_checkpoint
 from recnas.training import selection
 from recnas.runtime import checkpoint, distributed
 from recnas.runtime.files import write_json
@@ -45,13 +44,7 @@ def candidate_cells(config, dirs):
     for search_dir in dirs:
         derived = derive(search_dir)
         state = checkpoint.load(search_dir, "search")
-        if state.get("controller") is not None:      # the next most likely genotypes
-            nearest = controller_of(state, space).alternatives(None, config.train.dim)
-        elif state.get("evolution") is not None:     # the next fittest genotypes evolution met
-            nearest = Evolution.from_state_dict(state["evolution"]).best(None)[1:]
-        else:
-            nearest = alternatives(ArchWeights.from_state_dict(state["model"]), space,
-                                   config.train.dim, None)
+        nearest = of_checkpoint(state, config, space).alternatives(None)
         _add_new(cells, [derived], 1)
         _add_new(cells, nearest, config.select.alternatives)
     _add_new(cells, [builtin(name, config.train.dim, space.n_nodes) for name in BUILTINS],

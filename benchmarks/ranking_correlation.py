@@ -27,7 +27,8 @@ from recnas.runtime import checkpoint
 from recnas.app.config import RunConfig
 from recnas.runtime.files import write_json
 from recnas.app.jobs import run
-from recnas.supernet.derive import derive, discretize_by_perturbation
+from recnas.supernet.derive import derive
+from recnas.supernet.discretize import discretize_by_perturbation
 from recnas.models.genotype import BUILTINS, Genotype, builtin, sample
 from recnas.supernet.oneshot import OneShot
 from recnas.models.space import space_of

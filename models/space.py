@@ -48,5 +48,5 @@ class SearchSpace:
 
 
 def space_of(config):
-    """The search space a run's config (runtime.config.RunConfig) describes."""
+    """The search space a run's config (app.config.RunConfig) describes."""
     return SearchSpace(n_nodes=config.search.nodes, ops=tuple(config.search.ops))

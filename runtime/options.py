@@ -45,11 +45,15 @@ def _type_of(annotation):
     return annotation, False
 
 
-def add_options(group, section):
-    """One flag per command-line field of dataclass ``section``, in declaration order, with the
+def add_options(group, section, skip=()):
+    """One flag per command-line field of dataclass ``section`` (except those of the dataclasses
+    in ``skip``: its bases, shown in groups of their own), in declaration order, with the
     field's type, default, choices and help."""
     hints = typing.get_type_hints(section)
+    skipped = {f.name for base in skip for f in dataclasses.fields(base)}
     for f in cli_fields(section):
+        if f.name in skipped:
+            continue
         kind, many = _type_of(hints[f.name])
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
             else f.default

@@ -9,13 +9,17 @@ from recnas.models.settings import TrainConfig
 from recnas.ops import CANDIDATES
 from recnas.runtime.options import option
 from recnas.supernet.model import OP_WEIGHTS
+from recnas.supernet.strategies import STRATEGIES
 
-STRATEGIES = ("darts", "gdas", "evolution", "reinforce")
+# every supernet strategy's own options (its ``Options`` dataclass) are search options
+STRATEGY_OPTIONS = [s.Options for s in reversed(STRATEGIES.values())
+                    if s.one_shot and s.Options is not None]
 
 
 @dataclass
-class SearchConfig:
-    """The supernet search (train.py without --genotype)."""
+class SearchConfig(*STRATEGY_OPTIONS):
+    """The supernet search (train.py without --genotype): the options below, and each
+    strategy's own, declared in its file (supernet/strategies/)."""
     epochs: int = option(30, "search epochs", cli=False)   # the flag --epochs is the mode's
     nodes: int = option(3, "intermediate cell nodes K, like a K-layer GNN")
     ops: List[str] = option(list(CANDIDATES), "candidate ops on every edge",
@@ -26,10 +30,11 @@ class SearchConfig:
                  "genotypes with its weights; reinforce: a controller samples the training paths "
                  "and learns by policy gradient from their validation recall; random: sample and "
                  "retrain architectures, needs --trials or --budget-seconds",
-        choices=(*STRATEGIES, "random"))
+        choices=tuple(STRATEGIES))
     op_weights: str = option("node", "supernet op weights: one copy per source node, shared by "
                                      "its edges, or one per edge as in DARTS",
                              choices=OP_WEIGHTS)
+    warmup_epochs: int = option(5, "epochs in which only the weights train")
     then_retrain: bool = option(False, "after the search, derive its genotype and retrain it "
                                        "standalone in RUN_DIR/retrain (the whole main job in one "
                                        "command)")
@@ -38,34 +43,6 @@ class SearchConfig:
                                       "cells and the built-ins with several training settings, "
                                       "then the winner's retraining (RUN_DIR/selection, "
                                       "RUN_DIR/retrain)")
-    population: int = option(20, "evolution: genotypes alive at once")
-    tournament: int = option(5, "evolution: members drawn per cycle; the fittest is copied with "
-                                "one choice changed")
-    cycles: int = option(100, "evolution: cycles, each scores one new genotype; the oldest "
-                              "member leaves")
-    controller_steps: int = option(50, "reinforce: controller updates per epoch after the "
-                                       "warm-up, each on one sampled path")
-    controller_lr: float = option(0.01, "reinforce: Adam learning rate of the controller")
-    entropy_weight: float = option(1e-3, "reinforce: weight of the policy's entropy bonus")
-    baseline_decay: float = option(0.95, "reinforce: decay of the rewards' moving-average "
-                                         "baseline")
-    order: int = option(1, "1: first-order α gradient; 2: DARTS's unrolled gradient",
-                        choices=(1, 2))
-    warmup_epochs: int = option(5, "epochs in which only the weights train")
-    warmup_paths: bool = option(False, "in the warm-up, train each weight step on one uniformly "
-                                       "sampled path (one input, op and activation per node, as "
-                                       "SPOS) instead of the full mixture, so that every op's "
-                                       "weights also work alone")
-    arch_lr: float = option(3e-4, "Adam learning rate of α (DARTS's architecture optimizer: "
-                                  "Adam(3e-4, (0.5, 0.999), 1e-3))")
-    arch_weight_decay: float = option(1e-3, "weight decay of α")
-    unrolled_lr: Optional[float] = option(None, "xi of the second-order virtual step",
-                                          default_help="--lr")
-    tau_max: float = option(10.0, "GDAS start temperature")
-    tau_min: float = option(0.1, "GDAS end temperature")
-    tau_epochs: Optional[int] = option(None, "GDAS: epochs over which the temperature falls "
-                                             "(fixed once, so extending a run keeps the "
-                                             "schedule)", default_help="--epochs")
 
 
 def saved_config(config: dict):

@@ -8,7 +8,7 @@ import torch
 from recnas.ops.gat import GATOptions
 from recnas.data.interactions import load_interactions
 from recnas.app.config import RunConfig
-from recnas.supernet.derive import discretize
+from recnas.supernet.discretize import discretize
 from recnas.models.genotype import BUILTINS, Genotype, GenotypeError, NodeChoice, builtin, sample
 from recnas.supernet.model import ArchWeights, Supernet
 from recnas.runtime.errors import TrainingDiverged

@@ -22,7 +22,7 @@ from recnas.supernet.derive import derive
 from recnas.models.genotype import GenotypeError
 from recnas.supernet.model import Supernet
 from recnas.models.space import SearchSpace
-from recnas.supernet.search import gumbel_tau
+from recnas.supernet.strategies.darts import gumbel_tau
 from recnas.data.graph import BipartiteGraph
 from recnas.data.interactions import load_interactions
 

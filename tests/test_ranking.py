@@ -10,7 +10,8 @@ import torch
 from recnas.evaluation.correlation import average_ranks, bootstrap_interval, kendall_tau, spearman_rho
 from recnas.app.config import RunConfig
 from recnas.app.jobs import run
-from recnas.supernet.derive import derive, discretize, discretize_by_perturbation
+from recnas.supernet.derive import derive
+from recnas.supernet.discretize import discretize, discretize_by_perturbation
 from recnas.models.genotype import Genotype, NodeChoice, sample
 from recnas.supernet.model import ArchWeights, Supernet
 from recnas.supernet.oneshot import OneShot
@@ -96,7 +97,7 @@ def test_of_genotype_is_one_hot_on_the_chosen_edges():
 
 
 def test_alternatives_differ_in_one_choice_and_follow_alpha():
-    from recnas.supernet.derive import alternatives, discretize
+    from recnas.supernet.discretize import alternatives, discretize
     space = SearchSpace(n_nodes=2)
     torch.manual_seed(0)
     alphas = ArchWeights(torch.randn(len(space.edges), len(space.ops)),

@@ -6,7 +6,7 @@ import torch
 
 from recnas.ops.gat import GATOptions
 from recnas.supernet.architect import Architect
-from recnas.supernet.derive import discretize
+from recnas.supernet.discretize import discretize
 from recnas.models.losses import Loss
 from recnas.ops import mix
 from recnas.supernet.model import ArchWeights, Supernet

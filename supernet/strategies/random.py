@@ -18,7 +18,7 @@ from recnas.runtime.errors import ConfigError
 from recnas.runtime.options import option
 from recnas.runtime.progress import format_seconds, log
 from recnas.models.space import space_of
-from recnas.supernet.search import check as search_check
+from recnas.supernet.strategies.base import Strategy, check_space
 from recnas.models.genotype import Genotype, sample
 from recnas.training.fit import fit
 from recnas.training.retrain import check_dropout, finish, new_model, validation_evaluator
@@ -39,9 +39,18 @@ class RandomSearchConfig:
                                           "--then-select searches)")
 
 
+class RandomSearch(Strategy):
+    """The registry's entry for random search: not a supernet; its job is ``random_search``
+    (app/jobs.py runs it for ``--strategy random``)."""
+    name = "random"
+    one_shot = False
+    Options = RandomSearchConfig
+
+
 def check(config, data):
     """Refuse a random search that cannot work, before anything is written."""
-    search_check(config, data)
+    check_space(config, data)
+    Strategy.check(config)
     check_dropout(config)
     budget = config.random_search
     if budget.trials is None and budget.budget_seconds is None:
