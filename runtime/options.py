@@ -86,7 +86,10 @@ def read_config_file(path, flat=True):
     text = path.read_text()
     try:
         if path.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib                      # Python 3.11+
+            except ImportError:
+                import tomli as tomllib             # Python 3.10: pip install tomli
             values = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
             import yaml
@@ -96,7 +99,8 @@ def read_config_file(path, flat=True):
         else:
             raise DataError(path, "a config file ends in .toml, .yaml, .yml or .json")
     except ImportError as e:
-        raise DataError(path, f"reading it needs {e.name} (pip install pyyaml)") from None
+        package = {"yaml": "pyyaml"}.get(e.name, e.name)
+        raise DataError(path, f"reading it needs {package} (pip install {package})") from None
     except DataError:
         raise
     except Exception as e:   # each parser has its own error class; all carry the line

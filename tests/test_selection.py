@@ -271,7 +271,7 @@ def test_then_select_runs_searches_selection_and_the_winners_retraining(tmp_path
     import json
     import recnas.train as train
     from helpers import small_dataset
-    from recnas.runtime import pipeline
+    from recnas.app import pipeline
     from recnas.models.genotype import Genotype
     seen = []
     real_select = pipeline.selection.select
