@@ -15,6 +15,7 @@ def main(argv=None):
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
+    sys.argv[0] = f"recnas {command}"      # the name --help and errors show
     if command == "train":
         from recnas.train import main as run
     elif command == "derive":

@@ -18,8 +18,8 @@ class Architect:
     (``distributed.average``), so every process takes the same α step.
     """
 
-    def __init__(self, model, loss_fn, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3, order=1,
-                 unrolled_lr=1e-3):
+    def __init__(self, model, loss_fn, lr, betas, weight_decay, order, unrolled_lr):
+        """The settings are the search's (supernet/strategies/darts.py, DartsOptions)."""
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order}")
         self.model, self.loss_fn, self.order, self.unrolled_lr = model, loss_fn, order, unrolled_lr

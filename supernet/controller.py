@@ -7,17 +7,34 @@ path with the supernet's shared weights), and ascends (reward − baseline) · �
 plus ``entropy_weight`` · ∇ entropy; the baseline is an exponential moving average of the
 rewards. The logits start at 0: the first paths are uniform, as SPOS's.
 """
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from recnas.models.genotype import Genotype, NodeChoice
 from recnas.models.space import SearchSpace
+from recnas.runtime.options import option
+
+
+@dataclass
+class ReinforceOptions:
+    """reinforce: its controller"""
+    controller_steps: int = option(50, "reinforce: controller updates per epoch after the "
+                                       "warm-up, each on one sampled path")
+    controller_lr: float = option(0.01, "reinforce: Adam learning rate of the controller")
+    entropy_weight: float = option(1e-3, "reinforce: weight of the policy's entropy bonus")
+    baseline_decay: float = option(0.95, "reinforce: decay of the rewards' moving-average "
+                                         "baseline")
 
 
 class Controller(nn.Module):
-    def __init__(self, space: SearchSpace, lr=0.01, entropy_weight=1e-3, baseline_decay=0.95):
+    def __init__(self, space: SearchSpace, options: ReinforceOptions = ReinforceOptions()):
+        """``options``: anything with ReinforceOptions's fields (the run's search config)."""
         super().__init__()
-        self.space, self.entropy_weight, self.baseline_decay = space, entropy_weight, baseline_decay
+        lr = options.controller_lr
+        self.space, self.entropy_weight = space, options.entropy_weight
+        self.baseline_decay = options.baseline_decay
         n_ops = len(space.computed_ops)
         self.input_logits = nn.ParameterList(
             [nn.Parameter(torch.zeros(j * n_ops)) for j in range(1, space.n_nodes + 1)])

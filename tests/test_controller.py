@@ -7,7 +7,7 @@ import torch
 
 from recnas.app.config import RunConfig
 from recnas.app.jobs import run
-from recnas.supernet.controller import Controller
+from recnas.supernet.controller import Controller, ReinforceOptions
 from recnas.supernet.derive import derive
 from recnas.models.space import SearchSpace
 
@@ -20,7 +20,8 @@ def test_reinforce_finds_the_best_genotype_of_a_planted_reward(seed):
     torch.manual_seed(seed)
     space = SearchSpace()
     fitness, target, top, _ = planted_fitness(space)
-    controller = Controller(space, lr=0.1, entropy_weight=1e-3, baseline_decay=0.9)
+    controller = Controller(space, ReinforceOptions(controller_lr=0.1, entropy_weight=1e-3,
+                                                   baseline_decay=0.9))
     start_entropy = controller.entropy()
     rewards = [controller.step(lambda c: fitness(controller.genotype(c, 8)) / top)[0]
                for _ in range(600)]

@@ -160,7 +160,7 @@ def test_second_order_hypergradient_matches_brute_force():
         return Loss("bpr", 1e-2)(reps, model.embedding, *batch, N_USERS)[0]
 
     xi = 0.5
-    architect = Architect(model, loss_fn, order=2, unrolled_lr=xi)
+    architect = Architect(model, loss_fn, 3e-4, (0.5, 0.999), 1e-3, order=2, unrolled_lr=xi)
     weights_before = [w.detach().clone() for w in model.weight_parameters()]
     _, hypergrad = architect.hypergradient(train_batch, val_batch)
     for w, w0 in zip(model.weight_parameters(), weights_before):

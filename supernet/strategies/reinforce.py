@@ -1,26 +1,12 @@
 """REINFORCE (ENAS-style, Pham et al. 2018): a controller samples the path each weight step
 trains; after the warm-up it learns by policy gradient, rewarded by a sampled path's validation
 Recall@K with the supernet's current weights. It exports its most likely genotype."""
-from dataclasses import dataclass
-
 import torch
 
 from recnas.runtime.errors import ConfigError
-from recnas.runtime.options import option
-from recnas.supernet.controller import Controller
+from recnas.supernet.controller import Controller, ReinforceOptions
 from recnas.supernet.model import ArchWeights
 from recnas.supernet.strategies.base import Strategy
-
-
-@dataclass
-class ReinforceOptions:
-    """reinforce: its controller"""
-    controller_steps: int = option(50, "reinforce: controller updates per epoch after the "
-                                       "warm-up, each on one sampled path")
-    controller_lr: float = option(0.01, "reinforce: Adam learning rate of the controller")
-    entropy_weight: float = option(1e-3, "reinforce: weight of the policy's entropy bonus")
-    baseline_decay: float = option(0.95, "reinforce: decay of the rewards' moving-average "
-                                         "baseline")
 
 
 class Reinforce(Strategy):
@@ -30,8 +16,8 @@ class Reinforce(Strategy):
 
     def __init__(self, config, space, model=None):
         super().__init__(config, space, model)
-        s = config.search
-        self.controller = Controller(space, s.controller_lr, s.entropy_weight, s.baseline_decay)
+        s = config.search                      # holds ReinforceOptions's fields
+        self.controller = Controller(space, s)
 
     @classmethod
     def check(cls, config):
