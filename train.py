@@ -71,10 +71,9 @@ def config_from_args(args, given=frozenset(), parser=None):
         from_file = config_file_values(args.config, parser or build_parser())
         values.update({k: v for k, v in from_file.items() if k not in given})
         given = set(given) | set(from_file)
+    epochs = values.pop("epochs")
     for flag in COMMAND_ONLY:
-        values.pop(flag)
-    epochs = values.pop("epochs_of_file", None) if args.epochs is None else args.epochs
-    values.pop("epochs_of_file", None)
+        values.pop(flag, None)
     if values["genotype"]:
         mode = "retrain"
         for name in ("dim", *HYPERPARAMETERS):
@@ -92,8 +91,7 @@ def config_file_values(path, parser):
     """The flag values a config file sets, checked and converted as the flags would be: a
     hand-written TOML / YAML / JSON file with the flags' names (``lr = 1e-3``, ``gat-heads = 2``,
     ``epochs = 10``; sections allowed), or a run's config.json (it has ``mode``), whose
-    ``epochs`` is its own job's and whose ``out`` (that run's own directory) is not taken.
-    ``epochs`` comes back as ``epochs_of_file``, so that the command line's --epochs wins."""
+    ``epochs`` is its own job's and whose ``out`` (that run's own directory) is not taken."""
     raw = read_config_file(path, flat=False)
     raw = _run_config_values(raw, path) if "mode" in raw else flatten(raw, path)
     actions = {a.dest: a for a in parser._actions}
@@ -103,11 +101,10 @@ def config_file_values(path, parser):
         if action is None and name in SETTABLE_ONLY_BY_FILE:   # e.g. select.cut_first_round
             values[name] = value
             continue
-        if action is None or name in ("config", "resume", "threads", "help"):
+        if action is None or name in ("config", "resume", "threads", "help"):   # not settings
             raise DataError(path, f"unknown setting {name!r} (settings are the flags' names, "
                                   "see --help)")
-        values["epochs_of_file" if name == "epochs" else name] = \
-            _converted(value, action, path, name)
+        values[name] = _converted(value, action, path, name)
     return values
 
 

@@ -1,7 +1,7 @@
 """The run configuration: one dataclass per section, each declared in the room that uses it
 (``data``: data.interactions, ``train``: models.settings with the loss's and the ops' options,
 ``search``: supernet.settings, ``retrain``: training.retrain, ``select``: training.selection,
-``random_search``: supernet.random_search), composed here into ``RunConfig`` and saved as
+``random_search``: supernet.strategies.random), composed here into ``RunConfig`` and saved as
 config.json in the run directory. Every field carries its help text; train.py builds its flags
 from them, and ``--config FILE`` reads a file with the same names. ``seed`` is the one seed of a
 run: splits, sampling and initialization all derive from it.

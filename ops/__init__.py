@@ -47,5 +47,6 @@ def make_op(name, dim, options=None):
 
 
 __all__ = ["ACTIVATIONS", "AGGREGATIONS", "CANDIDATES", "NO_EDGE", "OPS", "GATConv", "GCNConv",
-           "LayerAggregation", "LightGCNConv", "OpOptions", "SAGEConv", "Skip", "make_activation", "make_op",
+           "LayerAggregation", "LightGCNConv", "OpOptions", "SAGEConv", "Skip", "make_activation",
+           "make_op",
            "mix", "propagate"]

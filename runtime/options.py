@@ -16,8 +16,8 @@ DEFAULT_NOTE = "(default: %(default)s)"
 def option(default, help, *, choices=None, metavar=None, cli=True, default_help=None):
     """A config field with its command-line help. ``default`` may be a list (copied for each
     instance); ``choices`` restricts the flag's values; ``cli=False`` keeps the field out of
-    the command line (set by the program itself); ``default_help`` replaces the
-    ``(default: ...)`` note when the default needs words (``None`` meaning "derived")."""
+    the command line (set by the program itself); ``default_help`` words the ``(default: ...)``
+    note when the value alone would mislead (None: the value, as argparse shows it)."""
     meta = {"help": help, "choices": choices, "metavar": metavar, "cli": cli,
             "default_help": default_help}
     if isinstance(default, list):

@@ -2,7 +2,7 @@
 config is read back by the steps after it (derive, the one-shot view)."""
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import List, Optional
+from typing import List
 
 from recnas.data.interactions import DataConfig
 from recnas.models.settings import TrainConfig
@@ -11,7 +11,8 @@ from recnas.runtime.options import option
 from recnas.supernet.model import OP_WEIGHTS
 from recnas.supernet.strategies import STRATEGIES
 
-# every supernet strategy's own options (its ``Options`` dataclass) are search options
+# every supernet strategy's own options (its ``Options`` dataclass) are search options; reversed,
+# so that the registry's first strategy's fields come first in config.json
 STRATEGY_OPTIONS = [s.Options for s in reversed(STRATEGIES.values())
                     if s.one_shot and s.Options is not None]
 

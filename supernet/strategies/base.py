@@ -11,8 +11,10 @@ A strategy whose job is not a supernet (``one_shot = False``: random search) onl
 ``check``; the app runs its own job.
 
 A new strategy is one file in this folder and one line in ``STRATEGIES``
-(supernet/strategies/__init__.py); its options a dataclass ``Options`` on the class, added to
-the bases of ``SearchConfig`` (supernet/settings.py)."""
+(supernet/strategies/__init__.py); its options a dataclass ``Options`` on the class, which
+``SearchConfig`` (supernet/settings.py) and --help take from the registry."""
+from abc import ABC, abstractmethod
+
 from recnas.models.losses import Loss
 from recnas.models.space import space_of
 from recnas.ops import make_op
@@ -20,7 +22,7 @@ from recnas.runtime.errors import ConfigError
 from recnas.supernet.model import ArchWeights
 
 
-class Strategy:
+class Strategy(ABC):
     name = None
     one_shot = True      # trains a supernet (supernet/search.py)
     Options = None       # its own options (a dataclass), if any
@@ -42,9 +44,9 @@ class Strategy:
         """Whether α takes a step before each weight step of epoch ``epoch`` (from 0)."""
         return False
 
+    @abstractmethod
     def weights(self, epoch):
         """A function giving the mixing weights of each weight step of epoch ``epoch``."""
-        raise NotImplementedError
 
     def epoch_record(self, epoch):
         """What the epoch's history record holds about the strategy."""
@@ -54,13 +56,13 @@ class Strategy:
         """Work after the epoch's weight steps (e.g. a controller's updates); record entries."""
         return {}
 
+    @abstractmethod
     def eval_weights(self):
         """The mixing weights of the architecture the search stands for now (evaluation)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def genotype(self):
         """The architecture the search stands for now."""
-        raise NotImplementedError
 
     def phase(self, record):
         """A word for the log line of an epoch without α steps."""
@@ -108,9 +110,9 @@ class Strategy:
 
     what_it_exports = "its own"
 
+    @abstractmethod
     def alternatives(self, n):
         """Up to ``n`` (None: all) genotypes nearest to the derived one, nearest first."""
-        raise NotImplementedError
 
 
 def check_space(config, data):
