@@ -16,7 +16,8 @@ from recnas.runtime import checkpoint, distributed
 from recnas.app.config import RunConfig
 from recnas.runtime.errors import ConfigError
 from recnas.runtime.files import write_json
-from recnas.app.pipeline import search_select_retrain
+from recnas.app.pipeline import join, joinable, search_select_retrain
+from recnas.training.selection import check_config as check_selection
 from recnas.runtime.progress import log
 
 JOBS = {"search": (search.check, search.search), "retrain": (retrain.check, retrain.retrain),
@@ -53,6 +54,10 @@ def run(config: RunConfig, resume=False, read_test=True):
     split: test is scored once, by the final retraining."""
     started = time.perf_counter()
     device = resolve_device(config.device)
+    if config.mode == "search" and config.search.then_select:
+        check_selection(config.select)
+        if distributed.agree(joinable(config)):     # another machine made the study: help it
+            return join(config, device)
     out = run_dir(config)
     if not resume and (out / checkpoint.CHECKPOINT).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or "

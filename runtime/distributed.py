@@ -131,6 +131,16 @@ def agree(value):
     return type(value)(box.item())
 
 
+def broadcast(obj):
+    """Process 0's ``obj`` (any picklable object) on every process: what process 0 alone decides
+    (e.g. the next trial a tuner proposes) handed to the others."""
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, 0, device="cuda" if dist.get_backend() == "nccl" else None)
+    return box[0]
+
+
 def check_identical(tensor, what):
     """Raise when ``tensor`` differs on any process (bitwise): a cheap guard that e.g. α, from
     which every process derives the architecture, did not drift apart."""

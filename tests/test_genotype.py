@@ -215,8 +215,8 @@ def test_retrain_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypa
 
 def test_random_search_picks_by_validation(tmp_path):
     results = run(small_config(tmp_path, mode="random_search", trials=3, epochs=4))
-    assert len(results["trials"]) == 3
-    assert results["val"]["recall@20"] == max(t["val_recall"] for t in results["trials"])
+    assert len(results["trials"]) == 3 and {t["state"] for t in results["trials"]} == {"complete"}
+    assert results["val"]["recall@20"] == max(t["value"] for t in results["trials"])
     assert Genotype.load(tmp_path / "run" / "genotype.json").to_dict()["nodes"] == \
         results["genotype"]["nodes"]
 
@@ -225,7 +225,9 @@ def test_random_search_stops_the_running_trial_when_the_budget_ends(tmp_path):
     """A budget that ends at once: the first trial trains one epoch, not its 4, and no other
     trial starts."""
     results = run(small_config(tmp_path, mode="random_search", budget_seconds=1e-6, epochs=4))
-    assert len(results["trials"]) == 1 and results["trials"][0]["epoch"] == 1
+    assert len(results["trials"]) == 1 and results["trials"][0]["epochs_trained"] == 1
+    assert results["trials"][0]["stopped"] == "cut by the wall-clock cap"
+    assert results["epoch"] == 1                     # the cut trial is all there is: it is kept
 
 
 def test_random_search_with_sample_settings_trains_each_trial_with_its_own_settings(tmp_path):
@@ -233,8 +235,8 @@ def test_random_search_with_sample_settings_trains_each_trial_with_its_own_setti
                                sample_settings=True))
     trials = results["trials"]
     assert all(t["hyperparameters"] and t["dim"] in (32, 64, 128) for t in trials)
-    best = max(trials, key=lambda t: t["val_recall"])
-    assert results["val"]["recall@20"] == best["val_recall"]
+    best = max(trials, key=lambda t: t["value"])
+    assert results["val"]["recall@20"] == best["value"]
     saved = Genotype.load(tmp_path / "run" / "genotype.json")   # retrains with its settings
     assert (saved.dim, saved.hyperparameters) == (best["dim"], best["hyperparameters"])
     bundle = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
@@ -243,11 +245,33 @@ def test_random_search_with_sample_settings_trains_each_trial_with_its_own_setti
 
 
 def test_random_search_resume_equals_straight_run(tmp_path, monkeypatch):
-    straight, resumed = straight_and_resumed(      # dies in trial 2, after trial 1's checkpoint
-        tmp_path, monkeypatch, lambda state: True,
-        mode="random_search", trials=3, epochs=4)
-    strip = lambda trials: [{k: v for k, v in t.items() if k != "seconds"} for t in trials]
-    assert strip(resumed["trials"]) == strip(straight["trials"])
+    """Killed in the second trial's second epoch: the resumed search runs that trial again
+    (queued again with its architecture, under a new number), then draws the third trial's
+    architecture as the straight run did."""
+    from recnas.training import selection
+    settings = dict(mode="random_search", trials=3, epochs=4)
+    straight = run(small_config(tmp_path, out=str(tmp_path / "straight"), **settings))
+    real_fit, calls = selection.fit, []
+
+    def dying_fit(*args, **kwargs):
+        calls.append(1)
+        report = kwargs["on_validation"]
+
+        def on_validation(epoch, best):
+            if len(calls) == 2 and epoch == 2:
+                raise Killed
+            report(epoch, best)
+        return real_fit(*args, **{**kwargs, "on_validation": on_validation})
+    monkeypatch.setattr(selection, "fit", dying_fit)
+    split = small_config(tmp_path, out=str(tmp_path / "split"), **settings)
+    with pytest.raises(Killed):
+        run(split)
+    monkeypatch.setattr(selection, "fit", real_fit)
+    resumed = run(split, resume=True)
+    done = [t for t in resumed["trials"] if t["state"] == "complete"]
+    assert [t["state"] for t in resumed["trials"]] == ["complete", "fail", "complete", "complete"]
+    strip = lambda t: {k: v for k, v in t.items() if k not in ("seconds", "number")}
+    assert [strip(t) for t in done] == [strip(t) for t in straight["trials"]]
     for key in ("genotype", "val", "test", "epoch"):
         assert resumed[key] == straight[key], key
 
@@ -267,8 +291,9 @@ def test_retraining_and_random_search_write_tensorboard(tmp_path):
     run(small_config(tmp_path, out=str(tmp_path / "random"), mode="random_search", trials=2,
                      epochs=2))
     scalars, events = tensorboard_tags(tmp_path / "random")
-    assert {"trial/val_recall@20", "trial/best_val_recall@20"} <= set(scalars)
-    assert [e.step for e in events.Scalars("trial/val_recall@20")] == [1, 2]
+    assert {"random search trial 0/val_recall@20", "random search trial 1/train_loss"} <= \
+        set(scalars)
+    assert [e.step for e in events.Scalars("random search trial 1/val_recall@20")] == [1, 2]
 
 
 @pytest.mark.parametrize("loss", ["softmax", "ccl"])

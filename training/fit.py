@@ -74,7 +74,7 @@ def check_finite(total_loss, what, epoch, run_dir=None, saved_epoch=None):
 
 
 def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label="", quiet=False,
-        resume=None, save=None, writer=None, time_limit=None):
+        resume=None, save=None, writer=None, time_limit=None, on_validation=None):
     """Train ``model`` for up to ``epochs``; with an evaluator, stop early on its Recall@K and
     restore the best weights (``epochs`` 0: evaluate the untrained model). Returns the
     FitProgress (``stopping`` holds the best epoch and metrics).
@@ -84,7 +84,9 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
     since the last save, and when training ends; ``resume`` is such a state to continue from.
     ``writer``: a TensorBoard SummaryWriter for the loss and validation curves (tags start with
     ``label``). ``time_limit``: stop once training (and validation) took this many seconds,
-    summed over resumed invocations; the best epoch so far is kept.
+    summed over resumed invocations; the best epoch so far is kept. ``on_validation(epoch,
+    best)``: called after each validation with the best validation Recall@K so far (a tuner's
+    report; it may raise to stop the training, e.g. optuna.TrialPruned).
     """
     say = log.debug if quiet else log.info
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
@@ -111,6 +113,9 @@ def fit(model, graph, train_pairs, config, device, epochs, evaluator=None, label
             time_limit is not None and progress.seconds >= time_limit):
         _epoch(model, graph, sampler, optimizer, config, device, epochs, evaluator, progress,
                label, say, saved_epoch, writer)
+        if on_validation is not None and stopping is not None and \
+                f"val_recall@{config.topk[0]}" in progress.history[-1]:
+            on_validation(progress.epoch, stopping.best_metrics[stopping.metric])
         if save is not None and distributed.agree(
                 time.perf_counter() - last_save >= config.retrain.checkpoint_seconds):
             last_save, saved_epoch = save_now()

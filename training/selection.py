@@ -1,177 +1,108 @@
-"""Successive halving (the inner loop of Hyperband; Jamieson & Talwalkar 2016, Li et al. 2017):
-train every candidate a few epochs, keep the best 1/η by validation, train the survivors η times
-longer, and so on until one is left (or ``survivors``) or the epochs reach their cap. Candidates
-continue from where they stopped, so a survivor's epochs are never trained twice.
+"""Selecting among trained candidates with Optuna (Akiba et al. 2019).
 
-``successive_halving`` only sees ``train_to(candidate, epochs) -> (validation score, seconds)``;
-``select`` runs it over standalone trainings of genotypes, each with its own hyper-parameters
-(schema 2), and keeps what each training reached in a directory, so that a selection cut off
-continues where it stopped."""
+Each trial is one candidate, a genotype with its training settings, trained standalone with
+early stopping; it reports its best validation Recall@K after every evaluation to a pruner
+(Hyperband by default: several brackets of asynchronous successive halving, some starting long,
+so a slow starter is not always judged early) and ends with that score. A seeded sampler (TPE by
+default) proposes each next candidate from the trials so far.
+
+The budget is counted in trials: with the same seed and thread count a study proposes the same
+candidates, trains them to the same scores and prunes the same ones under any load. A wall-clock
+cap is the user's, and said when it cuts. Only trials that ended by their own early stopping
+(or epoch cap) can win: a pruned or cut trial's score is a truncated one.
+
+The study lives in a database: SQLite in the run directory by default, or any RDB URL. A run
+cut off continues with the trials it holds; several processes (``--workers``) or machines (the
+same ``--storage`` and ``--study-name``) fill one study at once. A trial whose worker died is
+marked failed and queued again with its parameters (at once for a dead process on this machine,
+after a heartbeat timeout for another machine's), so it is neither lost nor counted twice.
+
+Under torchrun, process 0 alone talks to the study and hands each candidate and each pruning
+decision to the others, which train with it (``runtime.distributed``).
+"""
 import copy
-import json
-import math
-from dataclasses import dataclass, field, replace
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional
 
+import numpy as np
+import optuna
 import torch
 
+from recnas.models.genotype import Genotype
 from recnas.runtime import distributed
-from recnas.runtime.errors import UserError
+from recnas.runtime.errors import ConfigError, TrainingDiverged
 from recnas.runtime.options import option
-from recnas.runtime.files import save_torch, write_json
 from recnas.runtime.progress import format_seconds, log
 from recnas.training.fit import fit
 from recnas.training.retrain import new_model, validation_evaluator
 
+optuna.logging.set_verbosity(optuna.logging.WARNING)      # recnas logs each trial itself
+
+SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+PRUNERS = ("hyperband", "halving", "none")
+HEARTBEAT_SECONDS = 60      # a running trial's worker writes a sign of life this often ...
+GRACE_SECONDS = 300         # ... and is taken for dead, its trial queued again, after this long
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
 
 @dataclass
 class SelectConfig:
-    """The selection stage after a search (train.py --then-select), in two successive halvings
-    (each trains its candidates a first round, keeps the best 1/``eta``, trains those ``eta``
-    times longer, ... up to ``max_epochs``): the cells derived by ``search_seeds`` searches, their
-    ``alternatives`` nearest cells and the built-in genotypes, with the run's training settings,
-    from ``cells_first_epochs`` down to ``finalists`` cells; then those cells, each with the
-    run's settings and ``settings_samples`` random ones, from ``first_epochs`` down to the
-    winner. A first round longer than ``max_epochs`` is cut to it.
-
-    The wall budget of both halvings: ``selection_seconds``, or else ``selection_ratio`` times
-    the searches' seconds (so it grows with the data; 0: no budget). The halvings keep their
-    rounds and shorten them to fit (``successive_halving``); a first round runs in full, past
-    the budget if it must, unless ``cut_first_round`` (benchmarks/quality.py's tuned built-ins:
-    a budget that is another job's wall time must not be overrun)."""
+    """The selection stage after a search (train.py --then-select): an Optuna study whose trials
+    train a candidate cell (each search's derived cell, its ``alternatives`` nearest cells, the
+    built-ins) with its training settings (``settings_distributions``). It opens with the
+    incumbent, the default ``lightgcn`` with the run's settings, trained to its early stop
+    unpruned, and each other cell with the run's settings; the sampler proposes the rest. The
+    winner, the best trial that ended by early stopping, is then trained on train + validation
+    for the epochs its trial chose, and test is scored once."""
     search_seeds: int = option(1, "--then-select: searches, seeds --seed, --seed + 1, ...")
     alternatives: int = option(2, "--then-select: nearest cells of each derived cell, by α")
-    finalists: int = option(2, "--then-select: cells that go on from the selection with the "
-                               "run's settings to the selection of settings")
-    settings_samples: int = option(8, "--then-select: random training settings per finalist "
-                                      "cell, besides the run's")
-    cells_first_epochs: int = option(15, "--then-select: epochs of the first round among cells")
-    first_epochs: int = option(5, "--then-select: epochs of the first round among settings")
-    eta: int = option(3, "--then-select: each round keeps 1/eta of the candidates and trains "
-                         "them eta times longer")
-    max_epochs: int = option(45, "--then-select: epochs of the last round at most")
+    selection_trials: int = option(30, "--then-select: trials of the selection, its budget "
+                                       "(counted in work, so a seeded run repeats)")
+    sampler: str = option("tpe", "--then-select: how the next trial is proposed: tpe (learns "
+                                 "from the trials so far) or random; seeded by --seed",
+                          choices=tuple(SAMPLERS))
+    pruner: str = option("hyperband", "--then-select: how trials are stopped early on "
+                                      "validation: hyperband, halving (one bracket) or none",
+                         choices=PRUNERS)
+    first_epochs: int = option(5, "--then-select: epochs before a trial can first be pruned")
+    eta: int = option(3, "--then-select: the pruner's reduction factor: at each rung (epochs "
+                         "first-epochs x eta^k) a trial goes on if in the best 1/eta there")
     selection_seconds: Optional[float] = option(
-        None, "--then-select: wall budget of the selection; its rounds are shortened to fit",
-        default_help="--selection-ratio times the searches' seconds")
-    selection_ratio: float = option(2.5, "--then-select: without --selection-seconds, the "
-                                         "selection's budget as a multiple of the searches' "
-                                         "seconds; 0: no budget")
-    cut_first_round: bool = option(False, "budgets the first round too", cli=False)
+        None, "--then-select: wall-clock cap of this process's selection; a trial it cuts "
+              "cannot win, and the log says so", metavar="SECONDS", default_help="none")
+    storage: Optional[str] = option(
+        None, "--then-select: the study's database URL, e.g. postgresql://user@host/db; on "
+              "another machine the same command with the same --storage and --study-name joins "
+              "the study as a worker", metavar="URL",
+        default_help="sqlite:///RUN_DIR/selection/study.db")
+    study_name: str = option("recnas-selection", "--then-select: the study's name in --storage "
+                                                 "(Hyperband's brackets depend on it)")
+    workers: int = option(1, "--then-select: processes on this machine that train trials at "
+                             "once, each with its share of --threads")
+    final_train_only: bool = option(False, "--then-select: train the final model on the "
+                                           "training rows alone with early stopping, instead "
+                                           "of on train + validation for the epochs the "
+                                           "winner's trial chose")
 
 
-@dataclass
-class Round:
-    epochs: int                       # every candidate of the round is trained to this many
-    scores: dict = field(default_factory=dict)   # candidate index -> validation score
-    kept: List[int] = field(default_factory=list)
+def check_config(select):
+    """Refuse selection settings that cannot work, before anything runs."""
+    if select.selection_trials < 1 or select.first_epochs < 1 or select.eta < 2 \
+            or select.workers < 1:
+        raise ConfigError("--selection-trials, --first-epochs and --workers must be >= 1 and "
+                          "--eta >= 2")
+    if select.workers > 1 and distributed.active():
+        raise ConfigError("--workers runs trials in processes of its own; under torchrun every "
+                          "process trains each trial together: use one or the other")
 
 
-def halving_rounds(n_candidates, first_epochs, max_epochs, eta=3, survivors=1):
-    """The rounds successive halving runs when no budget cuts them: [(candidates, epochs)]."""
-    rounds, n, epochs = [], n_candidates, first_epochs
-    while True:
-        last = epochs >= max_epochs
-        rounds.append((n, min(epochs, max_epochs)))
-        n = min(n, max(survivors, math.ceil(n / eta)))
-        if last or n <= survivors:
-            return rounds
-        epochs *= eta
-
-
-def candidate_epochs(rounds, trained=0):
-    """Epochs that ``rounds`` (from halving_rounds) train in all, per round, when their
-    candidates have ``trained`` epochs already: a proxy of each round's cost."""
-    done, cost = trained, []
-    for n, epochs in rounds:
-        cost.append(n * (epochs - done))
-        done = epochs
-    return cost
-
-
-def successive_halving(n_candidates: int, train_to: Callable[[int, int], Tuple[float, float]],
-                       first_epochs: int, max_epochs: int, eta: int = 3,
-                       budget_seconds: Optional[float] = None,
-                       survivors: int = 1, cut_first_round: bool = False) -> Sequence[Round]:
-    """Rounds of successive halving over candidates 0..n-1; the last round's ``kept`` are the
-    best ``survivors`` (``kept[0]``: the winner; a single candidate is still trained and scored
-    once). ``train_to(candidate, epochs)`` trains a candidate on to ``epochs`` and returns its
-    validation score and the seconds that took. Round r trains the survivors to
-    ``first_epochs · η^r`` epochs (the last round, and a first round longer than that, to
-    ``max_epochs``) and keeps the best ⌈n_r / η⌉, never fewer than ``survivors``. Ties keep the
-    earlier candidate.
-
-    With ``budget_seconds`` the halving keeps all its rounds but shortens them to fit (as
-    Karnin et al. 2013's sequential halving splits a fixed budget among its rounds): what is
-    left of the budget is shared among the rounds still to come by their candidate-epochs, and
-    a round gets the epochs that fit its share at its survivors' seconds per epoch so far (at
-    least one more when one epoch of every round to come fits what is left). When not even that
-    fits, the best of the last round win. The first round runs in full, unless
-    ``cut_first_round``: then it trains no more candidates once the budget is spent, and those
-    it did not train are dropped (a hard budget, but for the last candidate's training). The
-    time spent is the sum of the seconds ``train_to`` reported, so a selection that replays the
-    calls of a run cut off (``select``'s directory) spends its budget as that run did."""
-    if n_candidates < 1 or min(first_epochs, max_epochs, survivors) < 1 or eta < 2:
-        raise ValueError("need candidates, first_epochs, max_epochs, survivors >= 1 and "
-                         "eta >= 2")
-    if cut_first_round and budget_seconds is None:
-        raise ValueError("cut_first_round needs budget_seconds")
-    alive, epochs, rounds = list(range(n_candidates)), min(first_epochs, max_epochs), []
-    seconds = {}                                # candidate -> seconds spent training it
-    while True:
-        round_ = Round(epochs)
-        for candidate in alive:
-            if cut_first_round and not rounds and distributed.agree(
-                    sum(seconds.values()) >= budget_seconds):
-                break
-            round_.scores[candidate], spent = train_to(candidate, epochs)
-            seconds[candidate] = seconds.get(candidate, 0.0) + spent
-        # stable: ties keep the order of training
-        ranked = sorted(round_.scores, key=lambda c: -round_.scores[c])
-        kept = ranked[:max(survivors, math.ceil(len(ranked) / eta))]
-        next_epochs = min(epochs * eta, max_epochs)
-        if epochs < max_epochs and len(kept) > survivors and budget_seconds is not None:
-            next_epochs = distributed.agree(_epochs_that_fit(
-                budget_seconds - sum(seconds.values()), [seconds[c] for c in kept],
-                epochs, next_epochs, max_epochs, eta, survivors))
-        round_.kept = kept if epochs < max_epochs and next_epochs > epochs else \
-            ranked[:survivors]
-        rounds.append(round_)
-        if len(round_.kept) <= survivors:
-            return rounds
-        alive, epochs = round_.kept, next_epochs
-
-
-def _epochs_that_fit(left, kept_seconds, trained, next_epochs, max_epochs, eta, survivors):
-    """The epochs of the next round (at most ``next_epochs``) that fit ``left`` seconds of the
-    budget; ``trained`` (the survivors' epochs so far) when not one more fits. ``kept_seconds``:
-    each survivor's seconds for its ``trained`` epochs."""
-    if left <= 0:
-        return trained
-    plan = halving_rounds(len(kept_seconds), next_epochs, max_epochs, eta, survivors)
-    to_come = candidate_epochs(plan, trained)
-    one_epoch = sum(kept_seconds) / trained                 # every survivor, one more epoch
-    if one_epoch == 0:                                      # training that costs nothing
-        return next_epochs
-    fits = math.floor(left * to_come[0] / sum(to_come) / one_epoch)
-    if fits < 1 and left >= one_epoch / len(kept_seconds) * sum(n for n, _ in plan):
-        fits = 1                                            # one epoch of each round fits
-    return min(next_epochs, trained + fits)
-
-
-class SelectionStoreError(UserError):
-    pass
-
-
-@dataclass
-class Selection:
-    """What the selection stage found: the winner, every round, each candidate's history, and
-    the winner's training state (``fit``'s resume state: the final retraining continues it)."""
-    winner: int
-    rounds: Sequence[Round]           # rounds[-1].kept: the winner and the other survivors
-    histories: dict                   # candidate index -> per-epoch records of its training
-    winner_state: Optional[dict] = None
-    seconds: float = 0.0              # the candidates' training, summed over resumed runs
+# ------------------------------------------------------------------------------------------
+# what a trial trains
 
 
 def candidate_config(config, genotype):
@@ -180,104 +111,371 @@ def candidate_config(config, genotype):
                                          **genotype.hyperparameters))
 
 
-def select(genotypes, data, graph, config, device, first_epochs, max_epochs, eta=3,
-           budget_seconds=None, writer=None, survivors=1, stage="selection", store=None,
-           cut_first_round=False):
-    """Successive halving over standalone trainings of ``genotypes`` (each with its own
-    hyper-parameters), scored by validation Recall@K with early stopping inside each training,
-    until ``survivors`` are left. ``data`` must come without its test split (``without_test``):
-    the stage cannot read it. ``stage`` names it in the log and TensorBoard tags.
+def run_settings(config):
+    """The run's own training settings, named as ``suggest_settings`` names them (its loss as a
+    retraining resolves it: softmax unless --loss says otherwise)."""
+    t = config.train
+    loss = t.loss or "softmax"
+    settings = {"dim": t.dim, "lr": t.lr, "l2": t.l2, "loss": loss, "dropout": t.dropout}
+    if loss == "softmax":
+        settings.update(temperature=t.temperature, negatives=t.negatives)
+    return settings
 
-    ``store``: a directory where the stage keeps each candidate's training state (written as
-    ``fit`` saves it: every ``checkpoint_seconds`` and when a round's training ends) and the
-    rounds' calls (candidate, epochs, score, seconds). Run again over the same directory, the
-    stage replays the calls it finds and continues each candidate from its state: a selection
-    cut off ends as it would have, its budget counted over both runs. ``cut_first_round``: as
-    in ``successive_halving``."""
-    if len(data.test):
-        raise ValueError("the selection stage must not see the test split: pass "
-                         "data.without_test()")
+
+def suggest_settings(trial, config):
+    """Draw a candidate's training settings from ``trial`` (width, learning rate, L2, loss and
+    its options, dropout); each distribution holds the run's own value, so the run's settings
+    can be queued as a trial. Returns (dim, hyper-parameters of the genotype)."""
+    own = run_settings(config)
+    dim = trial.suggest_categorical("dim", sorted({32, 64, 128, own["dim"]}))
+    values = {"lr": trial.suggest_float("lr", min(1e-3, own["lr"]), max(1e-2, own["lr"]),
+                                        log=True),
+              "l2": trial.suggest_float("l2", min(1e-5, own["l2"]) or 1e-8,
+                                        max(1e-2, own["l2"]), log=True),
+              "loss": trial.suggest_categorical("loss", sorted({"softmax", "bpr", own["loss"]}))}
+    if values["loss"] == "softmax":
+        values["temperature"] = trial.suggest_float(
+            "temperature", min(0.5, own.get("temperature", 1.0)),
+            max(4.0, own.get("temperature", 1.0)), log=True)
+        values["negatives"] = trial.suggest_categorical(
+            "negatives", sorted({256, 1024, 4096, own.get("negatives", 1024)}))
+    values["dropout"] = trial.suggest_categorical("dropout", sorted({0.0, 0.1, 0.2,
+                                                                     own["dropout"]}))
+    return dim, values
+
+
+def train_candidate(genotype, data, graph, config, device, evaluator, label="", writer=None,
+                    on_validation=None, time_limit=None):
+    """Train ``genotype`` (its width and hyper-parameters over the run's settings) from the run's
+    seed with early stopping on ``evaluator``, up to the retraining's epochs. Returns (the model
+    with its best weights, fit's progress)."""
+    cfg = candidate_config(config, genotype)
+    torch.manual_seed(config.seed)
+    model = new_model(genotype, data, cfg, device)
+    progress = fit(model, graph, data.train, cfg, device, config.retrain.epochs, evaluator,
+                   label=label, quiet=True, writer=writer, on_validation=on_validation,
+                   time_limit=time_limit)
+    return model, progress
+
+
+# ------------------------------------------------------------------------------------------
+# the study
+
+
+class PerTrialSeed(optuna.samplers.BaseSampler):
+    """A sampler made afresh for every trial, seeded by the run's seed and the trial's number
+    less the failed trials before it (each queued again under a new number): what a trial is
+    proposed depends on the study's trials alone, not on how many this process proposed
+    before, so a study resumed after an interruption proposes what the uninterrupted one
+    would."""
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int):
+        self._make, self._seed = make, seed
+        self._inner = make(seed)
+
+    def _seed_of(self, number):
+        return int(np.random.SeedSequence([self._seed, number]).generate_state(1)[0])
+
+    def before_trial(self, study, trial):
+        failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        index = trial.number - sum(t.number < trial.number for t in failed)
+        self._inner = self._make(self._seed_of(index))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self._inner.after_trial(study, trial, state, values)
+
+
+class Hyperband(optuna.pruners.HyperbandPruner):
+    """Optuna's Hyperband, a trial queued again after an interruption kept in the bracket of
+    the trial it repeats (Optuna picks a trial's bracket from its number)."""
+
+    def _get_bracket_id(self, study, trial):
+        original = trial.system_attrs.get("failed_trial")
+        if original is not None:
+            trial = copy.copy(trial)
+            trial.number = original
+        return super()._get_bracket_id(study, trial)
+
+
+def make_pruner(name, first_epochs, max_epochs, eta):
+    if name == "hyperband":
+        return Hyperband(min_resource=first_epochs,
+                                              max_resource=max(max_epochs, first_epochs),
+                                              reduction_factor=eta)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=first_epochs,
+                                                      reduction_factor=eta)
+    return optuna.pruners.NopPruner()
+
+
+def storage_of(url):
+    """An RDB storage with heartbeats: a trial whose worker stops beating for GRACE_SECONDS is
+    failed and queued again with its parameters."""
+    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
+    with warnings.catch_warnings():                    # heartbeats are "experimental" (v2.8)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
+
+
+def open_study(url, name, seed, sampler="tpe", pruner=None):
+    """Create the study ``name`` in the database ``url``, or open it (a resumed run, a joining
+    worker); maximizes validation Recall@K."""
+    sampler_class = SAMPLERS[sampler]
+    return optuna.create_study(storage=storage_of(url), study_name=name, direction="maximize",
+                               sampler=PerTrialSeed(lambda s: sampler_class(seed=s), seed),
+                               pruner=pruner or optuna.pruners.NopPruner(),
+                               load_if_exists=True)
+
+
+def sqlite_url(path):
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def finished(study):
+    return len(study.get_trials(deepcopy=False, states=DONE))
+
+
+def requeue_interrupted(study):
+    """Queue again, with their parameters, the trials an interruption ended: a failed trial
+    (an exception escaped its training: Ctrl-C, a crash) not queued again yet, and a running
+    trial of a process on this machine that no longer exists (killed), which is failed first.
+    A dead worker on another machine is found by its heartbeat instead. Returns how many."""
+    host, requeued = socket.gethostname(), 0
+    for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if worker is None or worker["host"] != host or (
+                worker["pid"] != os.getpid() and _alive(worker["pid"])):
+            continue                # (this process runs no trial while it looks)
+        try:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError):         # another process did it first
+            continue
+    trials = study.get_trials()
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    for trial in trials:
+        if trial.state == optuna.trial.TrialState.FAIL and trial.number not in retried:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)
+            requeued += 1
+    if requeued:
+        log.info(f"{requeued} trial(s) that an interruption ended queued again")
+    return requeued
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_trials(study, genotype_of, data, graph, config, device, n_trials, label="selection",
+               writer=None, timeout=None, on_best=None):
+    """Train trials in this process until ``study`` holds ``n_trials`` finished ones (complete
+    or pruned, by any worker) or ``timeout`` seconds passed; returns whether the timeout cut the
+    run. ``genotype_of(trial)`` turns a trial into the candidate to train (from its
+    parameters). A trial with the user attribute ``unpruned`` (the incumbent) is never pruned.
+    ``on_best(trial number, model)`` is called (on every process) when a trial beats every
+    complete trial so far."""
     evaluator = validation_evaluator(data, config, device)
     if evaluator is None:
-        raise ValueError("the selection stage needs a validation split")
-    store = None if store is None else Path(store)
-    calls = json.loads((store / "calls.json").read_text()) \
-        if store is not None and (store / "calls.json").exists() else []
-    if calls:
-        log.info(f"{stage}: continuing the {len(calls)} trainings done in {store}")
-    states, models, histories, k = {}, {}, {}, config.topk[0]
+        raise ConfigError(f"{label} needs a validation split (--val-fraction is 0 or every user "
+                          "has too few interactions)")
+    if len(data.test):
+        raise ValueError("trials must not see the test split: pass data.without_test()")
+    k, started = config.topk[0], time.perf_counter()
 
-    def describe(candidate):
-        genotype = genotypes[candidate]
-        return f"{genotype.short()} dim {genotype.dim} " + json.dumps(genotype.hyperparameters,
-                                                                     sort_keys=True)
+    def left():
+        return None if timeout is None else max(1e-9, timeout - (time.perf_counter() - started))
 
-    def state_of(candidate):
-        path = None if store is None else store / f"candidate-{candidate}.pt"
-        if candidate not in states and path is not None and path.exists():
-            states[candidate] = torch.load(path, map_location=device, weights_only=False)
-        return states.get(candidate)
+    def train(genotype, number, unpruned, trial=None):
+        """(model, progress, whether the wall-clock cap cut the training)."""
+        def on_validation(epoch, best):
+            prune = False
+            if trial is not None:
+                trial.report(best, epoch)
+                prune = not unpruned and trial.should_prune()
+            if distributed.agree(prune):
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+        model, progress = train_candidate(genotype, data, graph, config, device, evaluator,
+                                          f"{label} trial {number} ", writer, on_validation,
+                                          left())
+        return model, progress, not progress.stopping.stopped and \
+            progress.epoch < config.retrain.epochs
 
-    def keep(candidate, state):
-        states[candidate] = copy.deepcopy(state)
-        if store is not None:
-            save_torch(store / f"candidate-{candidate}.pt", state)
+    if not distributed.is_main():                    # torchrun: train what process 0 hands out
+        while (job := distributed.broadcast(None)) is not None:
+            try:
+                model, _, _ = train(*job)
+            except (optuna.TrialPruned, TrainingDiverged):
+                continue
+            if distributed.agree(False):
+                on_best(job[1], model)
+        return distributed.agree(False)
 
-    def train_to(candidate, epochs):
-        done = [c for c in calls if c["candidate"] == candidate]
-        if done and done[-1]["genotype"] != describe(candidate):
-            raise SelectionStoreError(f"{store / 'calls.json'}: candidate {candidate} was "
-                                      f"{done[-1]['genotype']}, now {describe(candidate)}; the "
-                                      "run's settings changed: start the selection anew "
-                                      f"(remove {store})")
-        replayed = [c for c in done if c["epochs"] == epochs]   # trained in the run cut off
-        if replayed:
-            histories[candidate] = replayed[0]["history"]
-            return replayed[0]["score"], replayed[0]["seconds"]
-        cfg = candidate_config(config, genotypes[candidate])
-        if candidate not in models:
-            torch.manual_seed(config.seed)
-            models[candidate] = new_model(genotypes[candidate], data, cfg, device)
-        progress = fit(models[candidate], graph, data.train, cfg, device, epochs, evaluator,
-                       label=f"{stage} candidate {candidate} ", quiet=True,
-                       resume=state_of(candidate), save=lambda state: keep(candidate, state),
-                       writer=writer)
-        histories[candidate] = progress.history
-        score = progress.stopping.best_metrics[f"recall@{k}"]
-        seconds = progress.seconds - sum(c["seconds"] for c in done)
-        calls.append({"candidate": candidate, "genotype": describe(candidate), "epochs": epochs,
-                      "score": score, "seconds": seconds, "history": progress.history})
-        if store is not None:
-            write_json(store / "calls.json", calls)
-        log.info(f"{stage}: candidate {candidate + 1}/{len(genotypes)} after {progress.epoch} "
-                 f"epochs: val recall@{k} {score:.4f}  ({format_seconds(progress.seconds)} "
-                 f"training)  {describe(candidate)}")
-        return score, seconds
+    def objective(trial):
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        genotype = genotype_of(trial)
+        unpruned = bool(trial.user_attrs.get("unpruned"))
+        trial.set_user_attr("genotype", genotype.to_dict())
+        log.info(f"{label} trial {trial.number}: {describe(genotype)}"
+                 + ("  (the incumbent: trained to its early stop)" if unpruned else ""))
+        distributed.broadcast((genotype, trial.number, unpruned))
+        try:
+            model, progress, cut = train(genotype, trial.number, unpruned, trial)
+        except TrainingDiverged as e:
+            trial.set_user_attr("stopped", f"diverged: {e}")
+            log.info(f"{label} trial {trial.number}: diverged, counted as pruned")
+            raise optuna.TrialPruned(str(e)) from None
+        except optuna.TrialPruned as e:
+            log.info(f"{label} trial {trial.number}: {e}")
+            raise
+        stopping = progress.stopping
+        value = stopping.best_metrics[f"recall@{k}"] if stopping.best_metrics else -1.0
+        best = best_trial(study)
+        # a cut trial is kept (on_best) only while no trial ended by early stopping
+        beats = best is None and (not cut or value > score(best_trial(study, cut_too=True)))
+        beats = beats or (not cut and value > best.value)
+        record(trial, progress, k)
+        log.info(f"{label} trial {trial.number}: val recall@{k} {value:.4f} at epoch "
+                 f"{stopping.best_epoch} ({progress.epoch} epochs, "
+                 f"{format_seconds(progress.seconds)})"
+                 + ("; cut by the wall-clock cap, so it cannot win" if cut else ""))
+        if distributed.agree(on_best is not None and beats):
+            on_best(trial.number, model)
+        if cut:
+            trial.set_user_attr("stopped", "cut by the wall-clock cap")
+            raise optuna.TrialPruned("cut by the wall-clock cap")
+        return value
 
-    rounds = successive_halving(len(genotypes), train_to, first_epochs, max_epochs, eta,
-                                budget_seconds, survivors, cut_first_round)
-    winner = rounds[-1].kept[0]
-    return Selection(winner, rounds, histories, state_of(winner),
-                     sum(c["seconds"] for c in calls))
+    requeue_interrupted(study)
+    cut = False
+
+    def stop_when_done(study, trial):    # after each trial: so the first always starts
+        nonlocal cut
+        cut = timeout is not None and time.perf_counter() - started >= timeout
+        if cut or finished(study) >= n_trials:
+            study.stop()
+    if finished(study) < n_trials:
+        study.optimize(objective, callbacks=[stop_when_done])
+        cut = cut and finished(study) < n_trials
+    distributed.broadcast(None)
+    return distributed.agree(cut)
 
 
-# what the selection stage draws training settings from (genotype.dim and its hyper-parameters)
-SETTINGS_SPACE = {"dim": (32, 64, 128), "lr": (1e-3, 2e-3, 5e-3, 1e-2),
-                  "l2": (1e-5, 1e-4, 1e-3, 1e-2), "loss": ("softmax", "softmax", "bpr"),
-                  "temperature": (0.5, 1.0, 2.0, 4.0), "negatives": (256, 1024, 4096),
-                  "dropout": (0.0, 0.0, 0.1, 0.2)}
+def record(trial, progress, k):
+    """A trial's outcome as user attributes: its best epoch, validation metrics, seconds."""
+    stopping = progress.stopping
+    trial.set_user_attr("epoch", stopping.best_epoch)
+    trial.set_user_attr("epochs_trained", progress.epoch)
+    trial.set_user_attr("val", stopping.best_metrics)
+    trial.set_user_attr("seconds", progress.seconds)
 
 
-def with_settings(genotype, rng=None):
-    """A copy of ``genotype`` with random training settings from SETTINGS_SPACE (``rng``: a
-    random.Random), or, without rng, with no settings of its own (the run's)."""
-    candidate = copy.deepcopy(genotype)
-    candidate.hyperparameters = {}
-    if rng is None:
-        return candidate
-    choice = {name: rng.choice(values) for name, values in SETTINGS_SPACE.items()}
-    candidate.dim = choice.pop("dim")
-    if choice["loss"] == "bpr":
-        del choice["temperature"], choice["negatives"]
-    candidate.hyperparameters = choice
-    return candidate
+def describe(genotype):
+    settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in sorted(genotype.hyperparameters.items()))
+    return f"{genotype.short()}  dim {genotype.dim}" + (f"  {settings}" if settings else "")
+
+
+def score(trial):
+    """A trial's validation score: its value, or for a pruned trial the best it reported."""
+    if trial is None:
+        return -1.0
+    if trial.value is not None:
+        return trial.value
+    return max(trial.intermediate_values.values(), default=-1.0)
+
+
+def best_trial(study, cut_too=False):
+    """The best complete trial (ties: the earlier), or None; with ``cut_too`` and no complete
+    trial, the best of those the wall-clock cap cut (by the best validation they reached)."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete and cut_too:
+        cut = [t for t in study.get_trials(deepcopy=False) if "val" in t.user_attrs]
+        return max(cut, key=lambda t: (score(t), -t.number), default=None)
+    return max(complete, key=lambda t: (t.value, -t.number), default=None)
+
+
+def wait_for_running(study, poll_seconds=10.0):
+    """Wait until no trial of the study runs (other workers' trials end, or their workers are
+    found dead and the trials queued again, then run by whoever asks next)."""
+    said = False
+    while True:
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
+                                                           optuna.trial.TrialState.WAITING))
+        if not running:
+            return
+        if not said:
+            log.info(f"waiting for {len(running)} trial(s) of other workers")
+            said = True
+        optuna.storages.fail_stale_trials(study)
+        requeue_interrupted(study)
+        if any(t.state == optuna.trial.TrialState.WAITING for t in running):
+            return                                  # queued again: the caller runs them
+        time.sleep(poll_seconds)
+
+
+def trials_table(study):
+    """Every trial as a plain dict (selection.json)."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        genotype = t.user_attrs.get("genotype")
+        genotype = genotype and Genotype.from_dict(genotype)
+        rows.append({"number": t.number, "state": t.state.name.lower(), "params": t.params,
+                     "genotype": genotype and genotype.short(),
+                     "dim": genotype and genotype.dim,
+                     "hyperparameters": genotype and genotype.hyperparameters,
+                     "value": t.value, "val": t.user_attrs.get("val"),
+                     "epoch": t.user_attrs.get("epoch"),
+                     "epochs_trained": t.user_attrs.get("epochs_trained",
+                                                        max(t.intermediate_values, default=0)),
+                     "seconds": t.user_attrs.get("seconds"),
+                     "stopped": t.user_attrs.get("stopped"),
+                     "unpruned": bool(t.user_attrs.get("unpruned"))})
+    return rows
+
+
+def write_plots(study, directory):
+    """The study's history, learning curves, parameter importances (PED-ANOVA) and parallel
+    coordinates as HTML pages in DIRECTORY (plotly.js written once beside them). Returns the
+    files written; a plot the trials cannot give yet (e.g. importances of one trial) is left
+    out with a log line."""
+    if not distributed.is_main():
+        return []
+    import optuna.visualization as vis
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    plots = {"history": lambda: vis.plot_optimization_history(study),
+             "curves": lambda: vis.plot_intermediate_values(study),
+             "importances": lambda: vis.plot_param_importances(
+                 study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()),
+             "parallel": lambda: vis.plot_parallel_coordinate(study)}
+    written = []
+    for name, plot in plots.items():
+        try:
+            figure = plot()
+        except (ValueError, RuntimeError, ZeroDivisionError) as e:
+            log.info(f"plot {name}: not drawn ({e})")
+            continue
+        path = directory / f"{name}.html"
+        figure.write_html(str(path), include_plotlyjs="directory")
+        written.append(path)
+    return written
