@@ -99,7 +99,7 @@ def select_and_retrain(config, cells, out, run, device):
         log.info(f"selection: done before ({select_dir / 'selection.json'})")
         record = json.loads((select_dir / "selection.json").read_text())
     else:
-        record = _select(config, cells, select_dir, device)
+        record = select(config, cells, select_dir, device)
     winner = Genotype.load(select_dir / "genotype.json")
     final = selection.candidate_config(config, winner)
     train_only = config.select.final_train_only
@@ -150,7 +150,7 @@ def genotype_maker(cells, config):
     return genotype_of
 
 
-def _select(config, cells, select_dir, device):
+def select(config, cells, select_dir, device):
     """The study on the data without its test split; writes selection.json, the winner's
     genotype.json and the plots; returns the selection record."""
     s, k = config.select, config.topk[0]
@@ -210,15 +210,17 @@ def _select(config, cells, select_dir, device):
 
 def _set_up(study, cells, config, full):
     """A new study: what a joining worker needs (the cells, the data's fingerprint), then the
-    queued trials: the incumbent (unpruned), and every other cell with the run's settings."""
+    queued trials, each trained to its early stop (never pruned): the incumbent, then every
+    other cell with the run's settings. So every cell has a converged score before the sampler
+    proposes settings, and a cell that starts slowly is not judged by its first epochs."""
     study.set_user_attr("cells", {name: g.to_dict() for name, g in cells.items()})
     study.set_user_attr("dataset", full.record())
     study.set_user_attr("trials", config.select.selection_trials)
     own = selection.run_settings(config)
-    study.enqueue_trial({"cell": INCUMBENT, **own}, user_attrs={"unpruned": True})
+    study.enqueue_trial({"cell": INCUMBENT, **own}, user_attrs={"unpruned": True, "incumbent": True})
     for name in cells:
         if name != INCUMBENT:
-            study.enqueue_trial({"cell": name, **own})
+            study.enqueue_trial({"cell": name, **own}, user_attrs={"unpruned": True})
 
 
 def _check_data(study, config, full):
@@ -243,7 +245,7 @@ def _record(study, config, select_dir, cut):
                     "the trials the wall-clock cap cut")
     genotype = Genotype.from_dict(winner.user_attrs["genotype"])
     trials = selection.trials_table(study)
-    incumbent = next((t for t in trials if t["unpruned"] and t["state"] == "complete"), None)
+    incumbent = next((t for t in trials if t["incumbent"] and t["state"] == "complete"), None)
     return {
         "winner": {"number": winner.number, "value": winner.value if winner.value is not None
                    else max(winner.intermediate_values.values()),

@@ -36,21 +36,6 @@ def check(config, data):
     STRATEGIES[config.search.strategy].check(config)
     if config.search.then_retrain and config.search.then_select:
         raise ConfigError("choose one of --then-retrain and --then-select")
-    sel = config.select
-    if config.search.then_select and (sel.search_seeds < 1 or sel.finalists < 1
-                                      or sel.settings_samples < 0 or sel.eta < 2
-                                      or min(sel.first_epochs, sel.cells_first_epochs,
-                                             sel.max_epochs) < 1):
-        raise ConfigError("--then-select needs --search-seeds >= 1, --finalists >= 1, "
-                          "--settings-samples >= 0, --eta >= 2 and --first-epochs, "
-                          "--cells-first-epochs, --max-epochs >= 1 (got "
-                          f"{sel.search_seeds}, {sel.finalists}, {sel.settings_samples}, "
-                          f"{sel.eta}, {sel.first_epochs}, {sel.cells_first_epochs}, "
-                          f"{sel.max_epochs})")
-    if config.search.then_select and (sel.selection_ratio < 0 or (
-            sel.selection_seconds is not None and sel.selection_seconds <= 0)):
-        raise ConfigError("--then-select needs --selection-seconds > 0 and --selection-ratio "
-                          f">= 0 (got {sel.selection_seconds}, {sel.selection_ratio})")
     if config.search.op_weights not in OP_WEIGHTS:              # e.g. from a config.json
         raise ConfigError(f"op_weights must be one of {', '.join(OP_WEIGHTS)}, not "
                           f"{config.search.op_weights!r}")

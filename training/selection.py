@@ -54,9 +54,9 @@ DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 class SelectConfig:
     """The selection stage after a search (train.py --then-select): an Optuna study whose trials
     train a candidate cell (each search's derived cell, its ``alternatives`` nearest cells, the
-    built-ins) with its training settings (``settings_distributions``). It opens with the
-    incumbent, the default ``lightgcn`` with the run's settings, trained to its early stop
-    unpruned, and each other cell with the run's settings; the sampler proposes the rest. The
+    built-ins) with its training settings (``suggest_settings``). It opens with the incumbent,
+    the default ``lightgcn`` with the run's settings, then each other cell with the run's
+    settings, all trained to their early stop unpruned; the sampler proposes the rest. The
     winner, the best trial that ended by early stopping, is then trained on train + validation
     for the epochs its trial chose, and test is scored once."""
     search_seeds: int = option(1, "--then-select: searches, seeds --seed, --seed + 1, ...")
@@ -92,10 +92,14 @@ class SelectConfig:
 
 def check_config(select):
     """Refuse selection settings that cannot work, before anything runs."""
-    if select.selection_trials < 1 or select.first_epochs < 1 or select.eta < 2 \
-            or select.workers < 1:
-        raise ConfigError("--selection-trials, --first-epochs and --workers must be >= 1 and "
-                          "--eta >= 2")
+    if min(select.search_seeds, select.selection_trials, select.first_epochs,
+           select.workers) < 1 or select.eta < 2 or select.alternatives < 0 or (
+            select.selection_seconds is not None and select.selection_seconds <= 0):
+        raise ConfigError("--then-select needs --search-seeds, --selection-trials, "
+                          "--first-epochs, --workers >= 1, --eta >= 2, --alternatives >= 0 and "
+                          f"--selection-seconds > 0 (got {select.search_seeds}, "
+                          f"{select.selection_trials}, {select.first_epochs}, {select.workers}, "
+                          f"{select.eta}, {select.alternatives}, {select.selection_seconds})")
     if select.workers > 1 and distributed.active():
         raise ConfigError("--workers runs trials in processes of its own; under torchrun every "
                           "process trains each trial together: use one or the other")
@@ -336,7 +340,9 @@ def run_trials(study, genotype_of, data, graph, config, device, n_trials, label=
         unpruned = bool(trial.user_attrs.get("unpruned"))
         trial.set_user_attr("genotype", genotype.to_dict())
         log.info(f"{label} trial {trial.number}: {describe(genotype)}"
-                 + ("  (the incumbent: trained to its early stop)" if unpruned else ""))
+                 + ("  (the incumbent" if trial.user_attrs.get("incumbent") else "")
+                 + ("; " if trial.user_attrs.get("incumbent") else "  (") * unpruned
+                 + ("trained to its early stop, unpruned)" if unpruned else ""))
         distributed.broadcast((genotype, trial.number, unpruned))
         try:
             model, progress, cut = train(genotype, trial.number, unpruned, trial)
@@ -449,7 +455,8 @@ def trials_table(study):
                                                         max(t.intermediate_values, default=0)),
                      "seconds": t.user_attrs.get("seconds"),
                      "stopped": t.user_attrs.get("stopped"),
-                     "unpruned": bool(t.user_attrs.get("unpruned"))})
+                     "unpruned": bool(t.user_attrs.get("unpruned")),
+                     "incumbent": bool(t.user_attrs.get("incumbent"))})
     return rows
 
 
