@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -280,6 +281,13 @@ def _start_workers(config, select_dir):
                for n in range(1, config.select.workers)]
     for helper in helpers:
         helper.start()
+    ready = [select_dir / f"worker-{n}.ready" for n in range(1, config.select.workers)]
+    deadline = time.time() + 300             # the workers start together (each loads the data)
+    while not all(path.exists() for path in ready) and time.time() < deadline and \
+            all(helper.is_alive() for helper in helpers):
+        time.sleep(0.2)
+    for path in ready:
+        path.unlink(missing_ok=True)
     return helpers
 
 
@@ -290,10 +298,11 @@ def _worker_main(config_dict, select_dir, threads, number):
     config = RunConfig.from_dict(config_dict)
     cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
     work(config, Path(select_dir), torch.device("cuda" if cuda else "cpu"),
-         label=f"selection [worker {number}]")
+         label=f"selection [worker {number}]",
+         ready=Path(select_dir) / f"worker-{number}.ready")
 
 
-def work(config, select_dir, device, label="selection [worker]"):
+def work(config, select_dir, device, label="selection [worker]", ready=None):
     """Train trials of an existing study (a worker: on this machine, or joined from another
     with the same --storage and --study-name) until its budget is spent; the process that made
     the study picks the winner and trains the final model."""
@@ -304,6 +313,8 @@ def work(config, select_dir, device, label="selection [worker]"):
         _check_data(study, config, full)
         budget = study.user_attrs["trials"]
         cells = {name: Genotype.from_dict(d) for name, d in study.user_attrs["cells"].items()}
+    if ready is not None:
+        ready.touch()
     return selection.run_trials(study, genotype_maker(cells, config), data, graph, config,
                                 device, budget, label=label,
                                 timeout=config.select.selection_seconds)

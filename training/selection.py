@@ -293,8 +293,8 @@ def _alive(pid):
 def run_trials(study, genotype_of, data, graph, config, device, n_trials, label="selection",
                writer=None, timeout=None, on_best=None):
     """Train trials in this process until ``study`` holds ``n_trials`` finished ones (complete
-    or pruned, by any worker) or ``timeout`` seconds passed; returns whether the timeout cut the
-    run. ``genotype_of(trial)`` turns a trial into the candidate to train (from its
+    or pruned, by any worker; a worker starts no trial once the finished and running ones make
+    the budget) or ``timeout`` seconds passed; returns whether the timeout cut the run. ``genotype_of(trial)`` turns a trial into the candidate to train (from its
     parameters). A trial with the user attribute ``unpruned`` (the incumbent) is never pruned.
     ``on_best(trial number, model)`` is called (on every process) when a trial beats every
     complete trial so far."""
@@ -319,8 +319,8 @@ def run_trials(study, genotype_of, data, graph, config, device, n_trials, label=
             if distributed.agree(prune):
                 raise optuna.TrialPruned(f"pruned after epoch {epoch}")
         model, progress = train_candidate(genotype, data, graph, config, device, evaluator,
-                                          f"{label} trial {number} ", writer, on_validation,
-                                          left())
+                                          label=f"{label} trial {number} ", writer=writer,
+                                          on_validation=on_validation, time_limit=left())
         return model, progress, not progress.stopping.stopped and \
             progress.epoch < config.retrain.epochs
 
@@ -377,7 +377,8 @@ def run_trials(study, genotype_of, data, graph, config, device, n_trials, label=
     def stop_when_done(study, trial):    # after each trial: so the first always starts
         nonlocal cut
         cut = timeout is not None and time.perf_counter() - started >= timeout
-        if cut or finished(study) >= n_trials:
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if cut or finished(study) + len(running) >= n_trials:    # others' trials count too
             study.stop()
     if finished(study) < n_trials:
         study.optimize(objective, callbacks=[stop_when_done])
@@ -432,7 +433,9 @@ def wait_for_running(study, poll_seconds=10.0):
         if not said:
             log.info(f"waiting for {len(running)} trial(s) of other workers")
             said = True
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         requeue_interrupted(study)
         if any(t.state == optuna.trial.TrialState.WAITING for t in running):
             return                                  # queued again: the caller runs them
