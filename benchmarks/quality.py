@@ -3,14 +3,11 @@ over seeds) of
 
 - the full pipeline (`train.py --then-select`: search, selection, final retraining);
 - every built-in genotype with the default recipe;
-- every built-in tuned by the same selection stage over the same training settings, at the
-  pipeline's wall budget: its pool is that one cell with the run's settings and random ones, as
-  many candidates as the pipeline's settings stage scaled by (search + selection) / that
-  stage's seconds, and its budget is the pipeline's search + selection seconds: the halving
-  shortens its rounds to fit, as the pipeline's does, and, since that budget is the pipeline's
-  wall time, its first round too (`cut_first_round`: no candidate is trained once the budget is
-  spent; the pipeline's first rounds run in full). A built-in whose epochs cost more than the
-  pipeline's cells trains fewer candidates;
+- every built-in tuned by the same selection (an Optuna study over that one cell's training
+  settings, opened by the cell with the run's settings), with the pipeline's search + selection
+  seconds as its wall cap (`--selection-seconds`; trials unbounded), then the same final model
+  on train + validation. The jobs stored before the Optuna selection were tuned by the
+  successive halvings described in docs/selection-halving-history.md;
 - random search over the same joint space (`--strategy random --sample-settings`: random cells,
   each with random training settings, fully trained one after another) at the pipeline's wall
   budget;
@@ -149,9 +146,7 @@ def pipeline_job(row, out, common, jobs, seed):
     chosen = results["selection"]
     return {**summary(results), "search_seconds": search["wall_seconds"],
             "selection_seconds": chosen["seconds"], "retrain_seconds": retrain["wall_seconds"],
-            "stages": chosen["stages"],
-            "genotype": f"{chosen['winner']}; dim {chosen['dim']}; "
-                        + json.dumps(chosen["hyperparameters"], sort_keys=True)}
+            "trials": chosen["trials"], "genotype": chosen["winner"]["describe"]}
 
 
 def builtin_job(row, out, common, jobs, seed):
@@ -168,18 +163,16 @@ def tuned_job(row, out, common, jobs, seed):
         return None
     name = row.removeprefix("built-in ").split(", tuned")[0]
     before_retrain = pipeline["search_seconds"] + pipeline["selection_seconds"]
-    settings = pipeline["stages"]["settings"]
-    n = round(settings["candidates"] * before_retrain / settings["seconds"])
-    config = RunConfig.from_flat("search", settings_samples=n - 1,
-                                 selection_seconds=before_retrain, cut_first_round=True, **common)
+    # trials until the pipeline's search + selection time is spent (the study's wall cap)
+    config = RunConfig.from_flat("search", then_select=True, selection_trials=10 ** 6,
+                                 selection_seconds=before_retrain, **common)
     cell = builtin(name, config.train.dim, config.search.nodes)
-    results = select_and_retrain(config, [cell], out, run, resolve_device(common["device"]))
+    results = select_and_retrain(config, {name: cell}, out, run,
+                                 resolve_device(common["device"]))
     chosen = results["selection"]
-    return {**summary(results), "candidates": n,
-            "trained": chosen["stages"]["settings"]["trained"],
-            "selection_seconds": chosen["seconds"],
-            "genotype": f"{name}; dim {chosen['dim']}; "
-                        + json.dumps(chosen["hyperparameters"], sort_keys=True)}
+    return {**summary(results), "candidates": chosen["trials"]["finished"],
+            "trained": chosen["trials"]["complete"], "selection_seconds": chosen["seconds"],
+            "genotype": chosen["winner"]["describe"]}
 
 
 def random_job(row, out, common, jobs, seed):
@@ -298,8 +291,9 @@ def table(dataset, stem, done):
                      chosen(jobs)))
     stages = [f"- {key.replace(' | ', ', seed ')}: search {j['search_seconds']:.0f} s, selection "
               f"{j['selection_seconds']:.0f} s ("
-              + ", ".join(f"{name} {v['candidates']} candidates {v['seconds']:.0f} s"
-                          for name, v in j["stages"].items())
+              + (", ".join(f"{name} {v['candidates']} candidates {v['seconds']:.0f} s"
+                           for name, v in j["stages"].items()) if "stages" in j else
+                 f"{j['trials']['complete']} trials complete, {j['trials']['pruned']} pruned")
               + f"), retraining {j['retrain_seconds']:.0f} s"
               for key, j in done["jobs"].items() if key.split(" | ")[0] in PIPELINES]
     t, loss = TrainConfig(), Loss.of(TrainConfig())
@@ -315,10 +309,10 @@ def table(dataset, stem, done):
                 f"temperature {loss.temperature}), Adam lr {t.lr}, batch {t.batch_size}, L2 "
                 f"{t.l2}, d {t.dim}, up to 200 epochs, early stopping on validation Recall@20 "
                 "(patience 10), best epoch restored, test scored once. `tuned` rows and the "
-                "pipeline draw width, lr, L2, loss, temperature and negatives from "
-                "training/selection.SETTINGS_SPACE. A `tuned` row's halving trains no "
-                "candidate once its budget (the pipeline's search + selection seconds) is "
-                "spent, in its first round too. Wall times include data loading and come "
+                "pipeline draw width, lr, L2, loss, temperature and negatives as "
+                "training/selection.suggest_settings does. A `tuned` row's study starts no "
+                "trial once its budget (the pipeline's search + selection seconds) is "
+                "spent, and the trial that budget cuts cannot win. Wall times include data loading and come "
                 "from one 2-core machine, one job at a time. *: a job of the row was cut off "
                 "and continued by a later invocation; its wall time includes the work lost at "
                 "the cut (since the last checkpoint) and the data loading repeated.", "",

@@ -106,10 +106,10 @@ def test_unknown_genotype_lists_the_built_ins_and_leaves_no_directory(tmp_path):
                                             "--tournament <= --population"),
                                            (["--strategy", "reinforce", "--baseline-decay", "1"],
                                             "--baseline-decay"),
-                                           (["--then-select", "--finalists", "0"],
-                                            "--finalists >= 1"),
-                                           (["--then-select", "--selection-ratio", "-1"],
-                                            "--selection-ratio >= 0")])
+                                           (["--then-select", "--selection-trials", "0"],
+                                            "--selection-trials"),
+                                           (["--then-select", "--eta", "1"], "--eta >= 2"),
+                                           (["--then-select", "--workers", "0"], "--workers")])
 def test_bad_values_leave_no_directory(tmp_path, flags, phrase):
     out = tmp_path / "run"
     assert_one_line_error(run_cli(*flags, "--out", str(out), "--device", "cpu"), phrase)

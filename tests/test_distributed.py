@@ -136,7 +136,7 @@ def test_random_search_on_two_processes_tries_what_one_process_of_twice_the_batc
     assert len(one["trials"]) == len(two["trials"]) == 3
     for t1, t2 in zip(one["trials"], two["trials"]):
         assert (t1["genotype"], t1["dim"], t1["epoch"]) == (t2["genotype"], t2["dim"], t2["epoch"])
-        assert t2["val_recall"] == pytest.approx(t1["val_recall"], abs=1e-6)
+        assert t2["value"] == pytest.approx(t1["value"], abs=1e-6)
     assert two["genotype"] == one["genotype"]
 
 
@@ -167,7 +167,7 @@ def test_torchrun_runs_the_main_job_on_two_processes(tmp_path):
                "--nproc_per_node", "2", str(ROOT / "train.py"), "--then-select",
                "--dataset", str(data), "--out", str(out), "--device", "cpu", "--dim", "8",
                "--nodes", "2", "--gat-heads", "2", "--epochs", "1", "--first-epochs", "1",
-               "--max-epochs", "2", "--settings-samples", "0", "--batch-size", "32"]
+               "--selection-trials", "8", "--patience", "2", "--batch-size", "32"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "retrain" / "results.json").read_text())

@@ -1,4 +1,3 @@
-"""Standalone training of a fixed architecture: the network of a genotype (net.py), the losses
-(losses.py, also used by the search), the training loop with early stopping (fit.py), retraining
-a genotype (retrain.py), the random-search baseline (random_search.py) and the selection stage
-(selection.py: successive halving over genotypes with their own training settings)."""
+"""Standalone training of a fixed architecture: the training loop with early stopping (fit.py),
+retraining a genotype (retrain.py) and the selection among trained candidates (selection.py:
+Optuna trials, each a genotype with its own training settings)."""

@@ -68,7 +68,7 @@ def random_search(config, data, graph, run_dir, device):
     """Trials until ``trials`` are done or ``budget_seconds`` have passed (the trial running
     then stops at its best epoch so far, and counts when no trial finished); returns the results
     of the best architecture."""
-    budget, space, k = config.random_search, space_of(config), config.topk[0]
+    budget, space = config.random_search, space_of(config)
     study = selection.open_study(selection.sqlite_url(run_dir / "study.db"),
                                  "recnas-random-search", config.seed, "random") \
         if distributed.is_main() else None
