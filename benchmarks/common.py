@@ -98,4 +98,5 @@ def gowalla_sample(fraction=0.2, seed=0, root=Path("runs/data")):
 # the datasets of the quality benchmarks (quality.py, settings_horizon.py): name -> the --dataset
 # value, built on first use (the Gowalla sample is written once under runs/data)
 QUALITY_DATASETS = {"ml-100k": lambda: "ml-100k",
-                    "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0))}
+                    "gowalla-20pct": lambda: str(gowalla_sample(0.2, 0)),
+                    "gowalla-5pct": lambda: str(gowalla_sample(0.05, 0))}

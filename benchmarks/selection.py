@@ -46,7 +46,6 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    rows = {}
     for seed in args.seeds:
         base, base_wall = job("lightgcn", args.dataset, seed, args.threads,
                               ["--genotype", "lightgcn"])
@@ -54,9 +53,7 @@ def main():
         genotype = RUNS / args.dataset / f"main-seed{seed}" / "selection" / "genotype.json"
         train_only, only_wall = job("train-only", args.dataset, seed, args.threads,
                                     ["--genotype", str(genotype)])
-        rows[seed] = {"lightgcn": (base, base_wall), "main": (main_job, main_wall),
-                      "train-only": (train_only, only_wall)}
-        write(args, rows)
+        write(args, stored(args.dataset))
         if seed == args.seeds[0]:
             picture(RUNS / args.dataset / f"main-seed{seed}" / "selection",
                     ROOT / "docs" / f"selection_importances_{args.dataset.replace('-', '')}.png")
@@ -81,6 +78,24 @@ def picture(select_dir, png):
     axes.figure.tight_layout()
     axes.figure.savefig(png, dpi=100)
     print(f"wrote {png}")
+
+
+def stored(dataset):
+    """seed -> job -> (final results, wall seconds), for every seed whose three jobs are done
+    (whichever invocation ran them)."""
+    rows = {}
+    for wall in sorted((RUNS / dataset).glob("main-seed*.wall")):
+        seed = int(wall.stem.removeprefix("main-seed"))
+        jobs = {}
+        for name in ("lightgcn", "main", "train-only"):
+            out = RUNS / dataset / f"{name}-seed{seed}"
+            final = out / "retrain" / "results.json" if name == "main" else out / "results.json"
+            if final.exists() and out.with_name(out.name + ".wall").exists():
+                jobs[name] = (json.loads(final.read_text()),
+                              float(out.with_name(out.name + ".wall").read_text()))
+        if len(jobs) == 3:
+            rows[seed] = jobs
+    return rows
 
 
 def write(args, rows):

@@ -180,7 +180,7 @@ class Genotype:
     @classmethod
     def load(cls, path):
         try:
-            d = json.loads(open(path).read())
+            d = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise GenotypeError(path, "no such file, and not a built-in genotype "
                                       f"({', '.join(BUILTINS)})") from None
