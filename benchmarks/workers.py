@@ -28,7 +28,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     setup_logging()
-    rows = []
+    rows, where = [], machine()                # before the workers change the thread count
     for workers in (1, 2):
         set_threads(args.threads)
         out = ROOT / "runs" / "workers" / args.dataset / f"workers-{workers}"
@@ -47,7 +47,7 @@ def main():
                      f"{seconds:.0f}", f"{record['trials']['finished'] / seconds * 3600:.0f}",
                      f"{float(rows[0][3]) / seconds if rows else 1.0:.2f} x"))
     save_table(f"workers_{args.dataset.replace('-', '')}",
-               f"Selection throughput with 1 and 2 workers on {args.dataset} ({machine()})",
+               f"Selection throughput with 1 and 2 workers on {args.dataset} ({where})",
                ["workers", "threads", "trials", "wall s", "trials per hour", "speed-up"], rows,
                [f"Each trial: {args.trial_epochs} epochs and a validation after each, no "
                 "pruning; the same trials in both rows (the 5 built-ins with the run's settings, "
