@@ -286,8 +286,9 @@ def postgres_url(tmp_path):
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_two_workers_on_one_study_complete_disjoint_trials(tmp_path, database):
-    """One process makes the study and a second joins it: 8 trials in all, each run by one of
-    them, both run some, and the maker picks the winner after the other's last trial."""
+    """One process makes the study and a second joins it: 8 trials in all (9 when both start
+    the last one at the same moment), each run by one of them, both run some, and the maker
+    picks the winner after the other's last trial."""
     from recnas.training import selection
     stop = None
     if database == "sqlite":
@@ -306,11 +307,11 @@ def test_two_workers_on_one_study_complete_disjoint_trials(tmp_path, database):
         assert maker.wait(timeout=300) == 0, maker.stdout.read()
         study, done = finished_trials(url, "shared")
         workers = [t.user_attrs["worker"]["pid"] for t in done]
-        assert len(done) == 8 and len(set(t.number for t in done)) == 8
+        assert 8 <= len(done) <= 9 and len(set(t.number for t in done)) == len(done)
         assert set(workers) == {maker.pid, helper.pid}
         assert not [t for t in study.trials if t.state.name not in ("COMPLETE", "PRUNED")]
         record = json.loads((tmp_path / "select" / "selection.json").read_text())
-        assert record["trials"]["finished"] == 8
+        assert record["trials"]["finished"] == len(done)
     finally:
         if stop is not None:
             stop()
@@ -389,7 +390,8 @@ def test_final_train_only_trains_the_winner_as_a_plain_retraining(tmp_path):
 
 def test_two_local_workers_share_the_main_jobs_study(tmp_path):
     """--workers 2: a second process on this machine runs trials of the same study; the
-    budget is the study's, not each worker's."""
+    budget is the study's, not each worker's (two trials that start at the same moment may
+    both run: at most workers - 1 past it)."""
     import recnas.train as train
     out = tmp_path / "run"
     assert train.main(main_job_flags(small_dataset(tmp_path / "inter.txt"), out,
@@ -397,7 +399,7 @@ def test_two_local_workers_share_the_main_jobs_study(tmp_path):
     record = json.loads((out / "selection" / "selection.json").read_text())
     study = optuna.load_study(study_name="recnas-selection", storage=record["storage"])
     done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(done) == record["trials"]["finished"] == 12
+    assert len(done) == record["trials"]["finished"] and 12 <= len(done) <= 13
     assert len({t.user_attrs["worker"]["pid"] for t in done}) == 2
     assert {"history.html", "importances.html", "parallel.html"} <= \
         set(os.listdir(out / "selection" / "plots"))

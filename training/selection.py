@@ -294,7 +294,9 @@ def run_trials(study, genotype_of, data, graph, config, device, n_trials, label=
                writer=None, timeout=None, on_best=None):
     """Train trials in this process until ``study`` holds ``n_trials`` finished ones (complete
     or pruned, by any worker; a worker starts no trial once the finished and running ones make
-    the budget) or ``timeout`` seconds passed; returns whether the timeout cut the run. ``genotype_of(trial)`` turns a trial into the candidate to train (from its
+    the budget, so several workers overrun it only by trials that start at the same moment, at
+    most one per other worker) or ``timeout`` seconds passed; returns whether the timeout cut
+    the run. ``genotype_of(trial)`` turns a trial into the candidate to train (from its
     parameters). A trial with the user attribute ``unpruned`` (the incumbent) is never pruned.
     ``on_best(trial number, model)`` is called (on every process) when a trial beats every
     complete trial so far."""
