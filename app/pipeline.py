@@ -18,6 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
 import torch
 
 from recnas.app.config import RunConfig
@@ -326,7 +327,6 @@ def joinable(config):
     s = config.select
     if s.storage is None or not distributed.is_main():
         return False
-    import optuna
     if s.study_name not in optuna.study.get_all_study_names(storage=s.storage):
         return False
     study = optuna.load_study(study_name=s.study_name, storage=s.storage)
