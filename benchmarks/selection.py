@@ -116,7 +116,8 @@ def write(args, rows):
                       f"{sum(walls) / len(walls) / 60:.1f} min"))
     notes = []
     for s in rows:
-        sel = rows[s]["main"][0]["selection"]
+        sel = json.loads((RUNS / args.dataset / f"main-seed{s}" / "selection" /
+                          "selection.json").read_text())
         notes.append(f"- seed {s}: winner `{sel['winner']['describe']}` (trial "
                      f"{sel['winner']['number']}, cell {sel['winner']['cell']}, val "
                      f"{sel['winner']['value']:.4f} at epoch {sel['winner']['epoch']}; the "
