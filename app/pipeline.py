@@ -108,12 +108,11 @@ def select_and_retrain(config, cells, out, run, device):
     if not train_only and not (retrain_dir / checkpoint.CHECKPOINT).exists():
         # the epochs are chosen: the final training trains on train + validation for as many
         # (retrain.py's refit), starting from its refit phase
-        data = load_interactions(config.data, config.seed)
         checkpoint.save(retrain_dir, "retrain", phase="refit", fit=None,
                         selection={"epoch": record["winner"]["epoch"],
                                    "val": record["winner"]["val"],
                                    "history": [], "seconds": 0.0},
-                        dataset=data.record())
+                        dataset=record["dataset"])
     log.info(f"final model: {winner.short()} on "
              + ("the training rows, early stopping on validation" if train_only else
                 f"train + validation for the {record['winner']['epoch']} epochs its trial chose")
@@ -175,21 +174,19 @@ def select(config, cells, select_dir, device):
              f"{s.pruner}; study {s.study_name!r} in {storage_url(config, select_dir)}"
              f"  (watch it: optuna-dashboard {storage_url(config, select_dir)})")
     writer = distributed.summary_writer(select_dir / "tensorboard")
-    helpers = _start_workers(config, select_dir) if s.workers > 1 else []
-    genotype_of, again, first = genotype_maker(cells, config), True, True
-    while again:         # until no trial is left queued (one of a worker that died, run here)
+    helpers = _start_workers(config, select_dir, device) if s.workers > 1 else []
+    genotype_of = genotype_maker(cells, config)
+    cut = selection.run_trials(study, genotype_of, data, graph, config, device,
+                               s.selection_trials, writer=writer, timeout=s.selection_seconds)
+    for helper in helpers:
+        helper.join()
+    # trials of a worker that died, queued again: run here
+    while distributed.agree(bool(study is not None  # (waits for the others' running trials)
+                                 and selection.queued_left(study, s.selection_trials)
+                                 and not cut)):
         cut = selection.run_trials(study, genotype_of, data, graph, config, device,
                                    s.selection_trials, writer=writer,
                                    timeout=s.selection_seconds)
-        if first:
-            for helper in helpers:
-                helper.join()
-            first = False
-        if study is not None:
-            selection.wait_for_running(study)
-            again = not cut and selection.finished(study) < s.selection_trials and any(
-                t.state.name == "WAITING" for t in study.get_trials(deepcopy=False))
-        again = distributed.agree(bool(again))
     writer.close()
     record = distributed.broadcast(_record(study, config, select_dir, cut) if study else None)
     Genotype.from_dict(record["winner"]["genotype"]).save(select_dir / "genotype.json")
@@ -238,7 +235,7 @@ def _check_data(study, config, full):
 def _record(study, config, select_dir, cut):
     """What selection.json says: every trial, the winner and the incumbent."""
     k = config.topk[0]
-    winner = selection.best_trial(study) or selection.best_trial(study, cut_too=True)
+    winner = selection.best_trial(study, cut_too=True)
     if winner is None:
         raise ConfigError("the selection finished no trial: raise --selection-trials or "
                           "--selection-seconds")
@@ -249,8 +246,7 @@ def _record(study, config, select_dir, cut):
     trials = selection.trials_table(study)
     incumbent = next((t for t in trials if t["incumbent"] and t["state"] == "complete"), None)
     return {
-        "winner": {"number": winner.number, "value": winner.value if winner.value is not None
-                   else max(winner.intermediate_values.values()),
+        "winner": {"number": winner.number, "value": selection.score(winner),
                    "epoch": winner.user_attrs["epoch"], "val": winner.user_attrs["val"],
                    "cell": winner.params["cell"], "describe": selection.describe(genotype),
                    "genotype": genotype.to_dict()},
@@ -262,7 +258,7 @@ def _record(study, config, select_dir, cut):
                    "failed": sum(t["state"] == "fail" for t in trials)},
         "seconds": sum(t["seconds"] or 0.0 for t in trials),
         "epochs": sum(t["epochs_trained"] or 0 for t in trials),
-        "cut": cut, "study": config.select.study_name,
+        "cut": cut, "study": config.select.study_name, "dataset": study.user_attrs["dataset"],
         "storage": storage_url(config, select_dir), "metric": f"recall@{k}",
         "all_trials": trials}
 
@@ -271,14 +267,14 @@ def _record(study, config, select_dir, cut):
 # workers
 
 
-def _start_workers(config, select_dir):
+def _start_workers(config, select_dir, device):
     """``workers - 1`` processes beside this one on the study, each with its share of the
     threads (this process keeps its own share)."""
     threads = max(1, torch.get_num_threads() // config.select.workers)
     torch.set_num_threads(threads)
     context = multiprocessing.get_context("spawn")
     helpers = [context.Process(target=_worker_main, args=(config.to_dict(), str(select_dir),
-                                                          threads, n), daemon=False)
+                                                          str(device), threads, n))
                for n in range(1, config.select.workers)]
     for helper in helpers:
         helper.start()
@@ -292,13 +288,12 @@ def _start_workers(config, select_dir):
     return helpers
 
 
-def _worker_main(config_dict, select_dir, threads, number):
-    """A worker process on this machine: trials until the study's budget is spent."""
+def _worker_main(config_dict, select_dir, device, threads, number):
+    """A worker process on this machine (on the parent's device): trials until the study's
+    budget is spent."""
     setup_logging()
     set_threads(threads)
-    config = RunConfig.from_dict(config_dict)
-    cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
-    work(config, Path(select_dir), torch.device("cuda" if cuda else "cpu"),
+    work(RunConfig.from_dict(config_dict), Path(select_dir), torch.device(device),
          label=f"selection [worker {number}]",
          ready=Path(select_dir) / f"worker-{number}.ready")
 

@@ -35,8 +35,8 @@ def job(name, dataset, seed, threads, flags):
             ["--dataset", DATASETS[dataset](), "--seed", str(seed), "--out", str(out), *flags]
         subprocess.run([sys.executable, str(ROOT / "train.py"), *resume, "--threads",
                         str(threads)], check=True, cwd=ROOT)
-        wall.write_text(str(time.time() - started + float(wall.read_text() or 0)
-                            if wall.exists() else time.time() - started))
+        before = float(wall.read_text()) if wall.exists() else 0.0
+        wall.write_text(str(before + time.time() - started))
     return json.loads(final.read_text()), float(wall.read_text())
 
 

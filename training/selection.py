@@ -130,7 +130,7 @@ def suggest_settings(trial, config):
     """Draw a candidate's training settings from ``trial`` (width, learning rate, L2, loss and
     its options, dropout); each distribution holds the run's own value, so the run's settings
     can be queued as a trial. Returns (dim, hyper-parameters of the genotype)."""
-    own = run_settings(config)
+    own, t = run_settings(config), config.train
     dim = trial.suggest_categorical("dim", sorted({32, 64, 128, own["dim"]}))
     values = {"lr": trial.suggest_float("lr", min(1e-3, own["lr"]), max(1e-2, own["lr"]),
                                         log=True),
@@ -139,10 +139,9 @@ def suggest_settings(trial, config):
               "loss": trial.suggest_categorical("loss", sorted({"softmax", "bpr", own["loss"]}))}
     if values["loss"] == "softmax":
         values["temperature"] = trial.suggest_float(
-            "temperature", min(0.5, own.get("temperature", 1.0)),
-            max(4.0, own.get("temperature", 1.0)), log=True)
+            "temperature", min(0.5, t.temperature), max(4.0, t.temperature), log=True)
         values["negatives"] = trial.suggest_categorical(
-            "negatives", sorted({256, 1024, 4096, own.get("negatives", 1024)}))
+            "negatives", sorted({256, 1024, 4096, t.negatives}))
     values["dropout"] = trial.suggest_categorical("dropout", sorted({0.0, 0.1, 0.2,
                                                                      own["dropout"]}))
     return dim, values
@@ -213,9 +212,8 @@ class Hyperband(optuna.pruners.HyperbandPruner):
 
 def make_pruner(name, first_epochs, max_epochs, eta):
     if name == "hyperband":
-        return Hyperband(min_resource=first_epochs,
-                                              max_resource=max(max_epochs, first_epochs),
-                                              reduction_factor=eta)
+        return Hyperband(min_resource=first_epochs, max_resource=max(max_epochs, first_epochs),
+                         reduction_factor=eta)
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=first_epochs,
                                                       reduction_factor=eta)
@@ -285,8 +283,8 @@ def _alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:                     # it exists, as another user's
+        pass
     return True
 
 
@@ -341,10 +339,9 @@ def run_trials(study, genotype_of, data, graph, config, device, n_trials, label=
         genotype = genotype_of(trial)
         unpruned = bool(trial.user_attrs.get("unpruned"))
         trial.set_user_attr("genotype", genotype.to_dict())
-        log.info(f"{label} trial {trial.number}: {describe(genotype)}"
-                 + ("  (the incumbent" if trial.user_attrs.get("incumbent") else "")
-                 + ("; " if trial.user_attrs.get("incumbent") else "  (") * unpruned
-                 + ("trained to its early stop, unpruned)" if unpruned else ""))
+        note = ("  (" + ("the incumbent; " if trial.user_attrs.get("incumbent") else "")
+                + "trained to its early stop, unpruned)") if unpruned else ""
+        log.info(f"{label} trial {trial.number}: {describe(genotype)}{note}")
         distributed.broadcast((genotype, trial.number, unpruned))
         try:
             model, progress, cut = train(genotype, trial.number, unpruned, trial)
@@ -358,9 +355,10 @@ def run_trials(study, genotype_of, data, graph, config, device, n_trials, label=
         stopping = progress.stopping
         value = stopping.best_metrics[f"recall@{k}"] if stopping.best_metrics else -1.0
         best = best_trial(study)
-        # a cut trial is kept (on_best) only while no trial ended by early stopping
-        beats = best is None and (not cut or value > score(best_trial(study, cut_too=True)))
-        beats = beats or (not cut and value > best.value)
+        if cut:          # a cut trial is kept (on_best) only while no trial ended by early stopping
+            beats = best is None and value > score(best_trial(study, cut_too=True))
+        else:
+            beats = best is None or value > best.value
         record(trial, progress, k)
         log.info(f"{label} trial {trial.number}: val recall@{k} {value:.4f} at epoch "
                  f"{stopping.best_epoch} ({progress.epoch} epochs, "
@@ -417,31 +415,34 @@ def best_trial(study, cut_too=False):
     """The best complete trial (ties: the earlier), or None; with ``cut_too`` and no complete
     trial, the best of those the wall-clock cap cut (by the best validation they reached)."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete and cut_too:
+    if not complete and cut_too:      # (a complete trial always wins over a cut one)
         cut = [t for t in study.get_trials(deepcopy=False) if "val" in t.user_attrs]
         return max(cut, key=lambda t: (score(t), -t.number), default=None)
     return max(complete, key=lambda t: (t.value, -t.number), default=None)
 
 
 def wait_for_running(study, poll_seconds=10.0):
-    """Wait until no trial of the study runs (other workers' trials end, or their workers are
-    found dead and the trials queued again, then run by whoever asks next)."""
+    """Wait until no trial of the study runs: other workers' trials end, or their workers are
+    found dead and the trials queued again."""
     said = False
-    while True:
-        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
-                                                           optuna.trial.TrialState.WAITING))
-        if not running:
-            return
+    while running := study.get_trials(deepcopy=False,
+                                      states=(optuna.trial.TrialState.RUNNING,)):
         if not said:
             log.info(f"waiting for {len(running)} trial(s) of other workers")
             said = True
+        time.sleep(poll_seconds)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         requeue_interrupted(study)
-        if any(t.state == optuna.trial.TrialState.WAITING for t in running):
-            return                                  # queued again: the caller runs them
-        time.sleep(poll_seconds)
+
+
+def queued_left(study, n_trials):
+    """After waiting for the other workers: whether trials were queued again (a worker died)
+    that the budget still has room for, for this process to run."""
+    wait_for_running(study)
+    return finished(study) < n_trials and bool(
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
 
 
 def trials_table(study):

@@ -90,7 +90,7 @@ def random_search(config, data, graph, run_dir, device):
     trials, best = None, None
     if study is not None:
         trials = selection.trials_table(study)
-        winner = selection.best_trial(study) or selection.best_trial(study, cut_too=True)
+        winner = selection.best_trial(study, cut_too=True)
         best = {"number": winner.number, "genotype": winner.user_attrs["genotype"],
                 "val": winner.user_attrs["val"], "epoch": winner.user_attrs["epoch"]}
     trials, best = distributed.broadcast((trials, best))
